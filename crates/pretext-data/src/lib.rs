@@ -1,0 +1,23 @@
+//! Data side of pretext: image sources (datasets), downloads and CPU augmentations.
+//!
+//! The data flow of pretext is *dataset → augmentation → method → trainer → checkpoint →
+//! evaluation*. This crate owns the first two steps and has no deep-learning dependency, so it
+//! builds and tests in seconds. Every dataset format is read into one abstraction,
+//! [`ImageSource`]: a random-access list of [`Image`]s with optional labels.
+
+pub mod augment;
+pub mod cifar;
+pub mod download;
+pub mod error;
+pub mod folder;
+pub mod idx;
+pub mod image;
+pub mod inspect;
+pub mod loader;
+pub mod rng;
+pub mod source;
+pub mod stl10;
+
+pub use error::DataError;
+pub use image::Image;
+pub use source::{DataSpec, DatasetKind, ImageSource, Split};

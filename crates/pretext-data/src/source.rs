@@ -1,0 +1,162 @@
+//! The image-source abstraction every dataset format is read into, and the `kind:path`
+//! dataset specifications the command line accepts.
+
+use crate::{DataError, Image};
+use std::path::PathBuf;
+
+/// A random-access collection of images with optional labels.
+///
+/// Implementations must not decode a whole large dataset up front: `get` decodes one image.
+/// They are shared between the loader's worker threads, hence `Send + Sync`.
+pub trait ImageSource: Send + Sync {
+    /// Number of images.
+    fn len(&self) -> usize;
+    /// Whether there are no images.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Decodes image `index` in its native channel count.
+    fn get(&self, index: usize) -> Result<Image, DataError>;
+    /// The class of image `index`, if this source is labelled.
+    fn label(&self, index: usize) -> Option<u32>;
+    /// Class names, if this source is labelled (index = label).
+    fn classes(&self) -> Option<&[String]>;
+    /// Native channel count of the images (1 or 3).
+    fn channels(&self) -> usize;
+    /// Where the data comes from, for messages (a file or folder path).
+    fn origin(&self) -> String;
+}
+
+/// The dataset formats pretext reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// MNIST in IDX format (gzipped or raw).
+    Mnist,
+    /// Fashion-MNIST in IDX format (gzipped or raw).
+    FashionMnist,
+    /// CIFAR-10 binary version.
+    Cifar10,
+    /// CIFAR-100 binary version.
+    Cifar100,
+    /// STL-10 binary version.
+    Stl10,
+    /// A folder of JPEG/PNG/WebP images; class = first-level sub-folder.
+    Folder,
+}
+
+impl DatasetKind {
+    /// All kinds with their command-line names.
+    pub const ALL: [(DatasetKind, &'static str); 6] = [
+        (DatasetKind::Mnist, "mnist"),
+        (DatasetKind::FashionMnist, "fashion-mnist"),
+        (DatasetKind::Cifar10, "cifar10"),
+        (DatasetKind::Cifar100, "cifar100"),
+        (DatasetKind::Stl10, "stl10"),
+        (DatasetKind::Folder, "folder"),
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        DatasetKind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// Which part of a dataset to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// The labelled training split (for a folder: `train/` if present, else the folder).
+    Train,
+    /// The test split (for a folder: `test/` or `val/`).
+    Test,
+    /// STL-10's 100k unlabelled images.
+    Unlabeled,
+    /// Train plus unlabelled (STL-10's usual pretraining set); other kinds: train.
+    TrainUnlabeled,
+}
+
+/// A dataset named on the command line as `kind:path`, e.g.
+/// `fashion-mnist:/usr/share/datasets/fashion-mnist` or `folder:~/photos`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataSpec {
+    /// The format.
+    pub kind: DatasetKind,
+    /// The file or folder holding it.
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for DataSpec {
+    type Err = DataError;
+
+    fn from_str(s: &str) -> Result<Self, DataError> {
+        let names: Vec<&str> = DatasetKind::ALL.iter().map(|(_, n)| *n).collect();
+        let (kind, path) = s.split_once(':').ok_or_else(|| {
+            DataError::Spec(format!(
+                "dataset `{s}` must be written KIND:PATH, KIND one of {}",
+                names.join(", ")
+            ))
+        })?;
+        let kind = DatasetKind::ALL
+            .iter()
+            .find(|(_, n)| *n == kind)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                DataError::Spec(format!(
+                    "unknown dataset kind `{kind}`; known kinds: {}",
+                    names.join(", ")
+                ))
+            })?;
+        if path.is_empty() {
+            return Err(DataError::Spec(format!("dataset `{s}` has an empty path")));
+        }
+        Ok(DataSpec {
+            kind,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+impl std::fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.name(), self.path.display())
+    }
+}
+
+/// Options for opening a dataset that only some formats use.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Folder datasets: skip unreadable or corrupt images with a warning (counted), instead of
+    /// failing on the first one.
+    pub skip_corrupt: bool,
+}
+
+/// Opens `spec`'s `split`.
+pub fn open(
+    spec: &DataSpec,
+    split: Split,
+    options: &OpenOptions,
+) -> Result<Box<dyn ImageSource>, DataError> {
+    if !spec.path.exists() {
+        return Err(DataError::io(
+            &spec.path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        ));
+    }
+    match spec.kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            Ok(Box::new(crate::idx::IdxDataset::open(&spec.path, split, spec.kind)?))
+        }
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 => Ok(Box::new(
+            crate::cifar::CifarDataset::open(&spec.path, split, spec.kind)?,
+        )),
+        DatasetKind::Stl10 => Ok(Box::new(crate::stl10::Stl10Dataset::open(&spec.path, split)?)),
+        DatasetKind::Folder => Ok(Box::new(crate::folder::FolderDataset::open(
+            &spec.path, split, options,
+        )?)),
+    }
+}
