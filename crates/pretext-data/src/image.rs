@@ -29,7 +29,12 @@ impl Image {
 
     /// Builds an image from interleaved 8-bit pixels (HWC, as image files and CIFAR's
     /// successors store them), scaling to `[0, 1]`.
-    pub fn from_interleaved_u8(channels: usize, height: usize, width: usize, pixels: &[u8]) -> Self {
+    pub fn from_interleaved_u8(
+        channels: usize,
+        height: usize,
+        width: usize,
+        pixels: &[u8],
+    ) -> Self {
         debug_assert_eq!(pixels.len(), channels * height * width);
         let plane = height * width;
         let mut data = vec![0.0; channels * plane];

@@ -26,9 +26,9 @@ pub fn sample_rng(seed: u64, epoch: u64, index: u64) -> SampleRng {
 
 /// A generator for a named stream of run-level randomness (e.g. the epoch's shuffle order).
 pub fn stream_rng(seed: u64, stream: &str, epoch: u64) -> SampleRng {
-    let tag = stream
-        .bytes()
-        .fold(0xCBF2_9CE4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+    let tag = stream.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    });
     SampleRng::seed_from_u64(mix(mix(seed ^ tag) ^ epoch))
 }
 
@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
-        assert_ne!(stream_rng(1, "shuffle", 0).random::<u64>(), stream_rng(1, "other", 0).random::<u64>());
+        assert_ne!(
+            stream_rng(1, "shuffle", 0).random::<u64>(),
+            stream_rng(1, "other", 0).random::<u64>()
+        );
     }
 }

@@ -83,6 +83,7 @@ pub enum Split {
 /// A dataset named on the command line as `kind:path`, e.g.
 /// `fashion-mnist:/usr/share/datasets/fashion-mnist` or `folder:~/photos`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DataSpec {
     /// The format.
     pub kind: DatasetKind,
@@ -121,6 +122,20 @@ impl std::str::FromStr for DataSpec {
     }
 }
 
+impl TryFrom<String> for DataSpec {
+    type Error = DataError;
+
+    fn try_from(s: String) -> Result<Self, DataError> {
+        s.parse()
+    }
+}
+
+impl From<DataSpec> for String {
+    fn from(spec: DataSpec) -> String {
+        spec.to_string()
+    }
+}
+
 impl std::fmt::Display for DataSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.kind.name(), self.path.display())
@@ -148,13 +163,15 @@ pub fn open(
         ));
     }
     match spec.kind {
-        DatasetKind::Mnist | DatasetKind::FashionMnist => {
-            Ok(Box::new(crate::idx::IdxDataset::open(&spec.path, split, spec.kind)?))
-        }
+        DatasetKind::Mnist | DatasetKind::FashionMnist => Ok(Box::new(
+            crate::idx::IdxDataset::open(&spec.path, split, spec.kind)?,
+        )),
         DatasetKind::Cifar10 | DatasetKind::Cifar100 => Ok(Box::new(
             crate::cifar::CifarDataset::open(&spec.path, split, spec.kind)?,
         )),
-        DatasetKind::Stl10 => Ok(Box::new(crate::stl10::Stl10Dataset::open(&spec.path, split)?)),
+        DatasetKind::Stl10 => Ok(Box::new(crate::stl10::Stl10Dataset::open(
+            &spec.path, split,
+        )?)),
         DatasetKind::Folder => Ok(Box::new(crate::folder::FolderDataset::open(
             &spec.path, split, options,
         )?)),

@@ -1,0 +1,352 @@
+//! The `pretext` command line: argument parsing and the commands it runs.
+
+use crate::config::RunConfig;
+use crate::eval::features::{self, Features};
+use crate::eval::knn::{KnnConfig, knn_top1};
+use crate::eval::linear::{LinearConfig, probe};
+use crate::input::InputSpec;
+use crate::train::{self, RunOptions};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use pretext_data::{DataSpec, Split};
+use std::path::{Path, PathBuf};
+
+/// Self-supervised pretraining of vision encoders, and their evaluation.
+#[derive(Parser, Debug)]
+#[command(name = "pretext", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pretrain an encoder with a self-supervised method.
+    Pretrain(PretrainArgs),
+    /// Measure what a (pretrained or random) encoder learned.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Download or inspect datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `pretext pretrain`.
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// TOML config file (e.g. a run's `config.toml`); flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Method: rotation.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Dataset as KIND:PATH (kinds: mnist, fashion-mnist, cifar10, cifar100, stl10, folder).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Encoder: convnet-small, resnet18, resnet50.
+    #[arg(long)]
+    pub encoder: Option<String>,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Images per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Stop after this many steps (the schedule still spans all epochs).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Seed of weights, data order and augmentations.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device: flex (CPU) or cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Any config key, e.g. --set optim.weight_decay=1e-4 --set method.head_hidden=[256].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Continue the run in --out (or the config's train.out) from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `pretext eval …`.
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Linear probe: logistic regression on frozen features, test top-1.
+    Linear(EvalArgs),
+    /// Weighted k-nearest-neighbour classification on frozen features, test top-1.
+    Knn(KnnArgs),
+}
+
+/// What to evaluate and on which data.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory or checkpoint file.
+    #[arg(long, required_unless_present = "random_init", conflicts_with = "random_init")]
+    pub checkpoint: Option<PathBuf>,
+    /// Evaluate a randomly initialised encoder instead (the baseline to beat).
+    #[arg(long)]
+    pub random_init: bool,
+    /// Encoder of --random-init.
+    #[arg(long, default_value = "convnet-small")]
+    pub encoder: String,
+    /// Width multiplier of --random-init.
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Image side of --random-init (0 = the dataset's native size).
+    #[arg(long, default_value_t = 0)]
+    pub image_size: usize,
+    /// Seed of --random-init.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Labelled dataset as KIND:PATH; its train split fits, its test split scores.
+    #[arg(long)]
+    pub data: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Device: flex (CPU) or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// kNN options.
+#[derive(Args, Debug)]
+pub struct KnnArgs {
+    #[command(flatten)]
+    /// Common options.
+    pub eval: EvalArgs,
+    /// Neighbours that vote.
+    #[arg(long, default_value_t = 200)]
+    pub k: usize,
+    /// Temperature of the votes.
+    #[arg(long, default_value_t = 0.1)]
+    pub temperature: f64,
+}
+
+/// `pretext data …`.
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download a standard dataset (SHA-256 verified, resumable).
+    Download {
+        /// Dataset name; --list shows them.
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        /// Folder to download into.
+        #[arg(long, default_value = "data")]
+        dest: PathBuf,
+        /// Base URL replacing the official hosts (a local mirror).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// List the datasets that can be downloaded.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print counts, image sizes and classes of a dataset.
+    Inspect {
+        /// Dataset as KIND:PATH.
+        data: String,
+        /// Split: train, test, unlabeled, train-unlabeled.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Skip corrupt images instead of failing.
+        #[arg(long)]
+        skip_corrupt: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pretrain(args) => pretrain(args),
+        Command::Eval(EvalCommand::Linear(args)) => {
+            let (train, test, run) = eval_features(&args)?;
+            let device = crate::device::parse(&args.device)?;
+            let result = probe(&train, &test, &LinearConfig::default(), &device)?;
+            let json = serde_json::json!({
+                "eval": "linear", "top1": result.top1, "l2": result.l2,
+                "validation": result.validation, "data": args.data,
+                "encoder": run.as_ref().map_or(format!("random-init {}", args.encoder), |p| p.display().to_string()),
+            });
+            report(&args, run.as_deref(), &json, &format!(
+                "linear probe top-1: {:.2}% (λ = {:.0e}, {} train / {} test images)",
+                100.0 * result.top1, result.l2, train.len(), test.len()
+            ))
+        }
+        Command::Eval(EvalCommand::Knn(args)) => {
+            let (train, test, run) = eval_features(&args.eval)?;
+            let device = crate::device::parse(&args.eval.device)?;
+            let config = KnnConfig { k: args.k, temperature: args.temperature };
+            let top1 = knn_top1(&train, &test, &config, &device)?;
+            let json = serde_json::json!({
+                "eval": "knn", "top1": top1, "k": config.k, "temperature": config.temperature,
+                "data": args.eval.data,
+                "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
+            });
+            report(&args.eval, run.as_deref(), &json, &format!(
+                "kNN top-1: {:.2}% (k = {}, T = {}, {} train / {} test images)",
+                100.0 * top1, config.k, config.temperature, train.len(), test.len()
+            ))
+        }
+        Command::Data(DataCommand::Download { name, dest, mirror, list }) => {
+            if list {
+                for entry in pretext_data::download::known() {
+                    println!("{:<14} {}", entry.name, entry.description);
+                }
+                return Ok(());
+            }
+            let name = name.context("name a dataset to download (or pass --list)")?;
+            let options = pretext_data::download::DownloadOptions { mirror, ..Default::default() };
+            let path = pretext_data::download::download(&name, &dest, &options)?;
+            println!("{name} is ready: use --data {name}:{}", path.display());
+            Ok(())
+        }
+        Command::Data(DataCommand::Inspect { data, split, skip_corrupt }) => {
+            let spec: DataSpec = data.parse()?;
+            let split = parse_split(&split)?;
+            let source = crate::dataset::open(&spec, split, skip_corrupt)?;
+            print!("{}", pretext_data::inspect::inspect(source.as_ref())?);
+            Ok(())
+        }
+    }
+}
+
+fn parse_split(name: &str) -> Result<Split> {
+    Ok(match name {
+        "train" => Split::Train,
+        "test" => Split::Test,
+        "unlabeled" => Split::Unlabeled,
+        "train-unlabeled" => Split::TrainUnlabeled,
+        other => bail!("unknown split `{other}`; use train, test, unlabeled or train-unlabeled"),
+    })
+}
+
+fn pretrain(args: PretrainArgs) -> Result<()> {
+    let mut overrides = Vec::new();
+    let mut push = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            overrides.push(format!("{key}={}", toml::Value::String(v)));
+        }
+    };
+    push("method.name", args.method.clone());
+    push("data.dataset", args.data.clone());
+    push("encoder.arch", args.encoder.clone());
+    push("train.out", args.out.as_ref().map(|p| p.display().to_string()));
+    push("train.device", args.device.clone());
+    let mut number = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            overrides.push(format!("{key}={v}"));
+        }
+    };
+    number("train.epochs", args.epochs.map(|v| v.to_string()));
+    number("train.batch_size", args.batch_size.map(|v| v.to_string()));
+    number("optim.lr", args.lr.map(|v| format!("{v:?}")));
+    number("train.max_steps", args.max_steps.map(|v| v.to_string()));
+    number("train.seed", args.seed.map(|v| v.to_string()));
+    overrides.extend(args.set.iter().cloned());
+
+    // With --resume and no --config, the run directory's own config is the base.
+    let config_path = match (&args.config, args.resume, &args.out) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, true, Some(out)) => Some(out.join("config.toml")),
+        _ => None,
+    };
+    let config = match &config_path {
+        Some(path) => RunConfig::load(path, &overrides)?,
+        None => {
+            if args.method.is_none() || args.data.is_none() {
+                bail!("pretrain needs --method and --data (or --config FILE)");
+            }
+            RunConfig::from_toml("", &overrides, "command line")?
+        }
+    };
+    if args.resume {
+        if let Some(path) = &config_path {
+            tracing::info!("resuming with {}", path.display());
+        }
+    }
+    let summary = train::pretrain(config, RunOptions { resume: args.resume, quiet: args.quiet })?;
+    println!(
+        "pretraining done: {} steps, last loss {:.4}, {:.0} images/s; run directory {}",
+        summary.steps,
+        summary.losses.last().copied().unwrap_or(f64::NAN),
+        summary.images_per_sec,
+        summary.out.display()
+    );
+    Ok(())
+}
+
+/// Features of the train and test splits for an evaluation, and the run directory if any.
+fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>)> {
+    let spec: DataSpec = args.data.parse()?;
+    let device = crate::device::parse(&args.device)?;
+    let train_source = crate::dataset::open(&spec, Split::Train, false)?;
+    let test_source = crate::dataset::open(&spec, Split::Test, false)?;
+    let (encoder, input, cache_dir, run) = match &args.checkpoint {
+        Some(path) => {
+            let (header, encoder) = train::load_encoder(path, &device)?;
+            let run = if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+            let tag = format!("step{}", header.step);
+            (encoder, header.input, Some((run.join("features"), tag)), Some(run))
+        }
+        None => {
+            let arch = args.encoder.parse()?;
+            let channels = train_source.channels();
+            let size = match args.image_size {
+                0 => crate::dataset::default_image_size(&spec, train_source.as_ref())?,
+                n => n,
+            };
+            let config = crate::encoder::EncoderConfig { arch, width: args.width, ..Default::default() }
+                .resolved(channels, size);
+            config.validate()?;
+            device.seed(args.seed);
+            let (mean, std) = InputSpec::default_stats(spec.kind, channels);
+            let input = InputSpec { channels, image_size: size, mean, std };
+            (config.init(&device), input, None, None)
+        }
+    };
+    let cache = |split: &str| {
+        cache_dir.as_ref().map(|(dir, tag)| {
+            dir.join(format!("{}-{split}-{tag}-{}px.feat", spec.kind.name(), input.image_size))
+        })
+    };
+    let get = |source: &dyn pretext_data::ImageSource, split: &str| {
+        features::extract_cached(cache(split).as_deref(), || {
+            tracing::info!("computing {split} features of {}", source.origin());
+            features::extract(&encoder, &input, source, &device, args.batch_size)
+        })
+    };
+    let train = get(train_source.as_ref(), "train")?;
+    let test = get(test_source.as_ref(), "test")?;
+    Ok((train, test, run))
+}
+
+fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &str) -> Result<()> {
+    if args.json {
+        println!("{json}");
+    } else {
+        println!("{line}");
+    }
+    if let Some(run) = run {
+        use std::io::Write;
+        let path = run.join("eval.jsonl");
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "{json}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! Run configuration: one TOML file per run, every key overridable on the command line.
+//!
+//! A run directory always holds the *resolved* configuration (`config.toml`: every default
+//! filled in, data-dependent choices made), so `pretext pretrain --config RUN/config.toml`
+//! repeats the run exactly.
+
+use crate::encoder::EncoderConfig;
+use anyhow::{Context, Result, bail};
+use pretext_data::{DataSpec, Split};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration of a pretraining run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Where the images come from.
+    pub data: DataConfig,
+    /// The encoder to train.
+    #[serde(default)]
+    pub encoder: EncoderConfig,
+    /// The self-supervised method: `name` plus that method's own options.
+    pub method: MethodConfig,
+    /// Optimiser and learning-rate schedule.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Loop length, batch size, seed, checkpointing.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+/// Data options.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Dataset as `kind:path`, e.g. `fashion-mnist:/usr/share/datasets/fashion-mnist`.
+    pub dataset: DataSpec,
+    /// Which split to pretrain on (labels are never used for pretraining).
+    #[serde(default = "default_split")]
+    pub split: Split,
+    /// Side of the square training images; 0 = the dataset's native size (96 for folders).
+    #[serde(default)]
+    pub image_size: usize,
+    /// Per-channel normalisation mean; empty = the dataset's usual statistics.
+    #[serde(default)]
+    pub mean: Vec<f32>,
+    /// Per-channel normalisation standard deviation; empty = the dataset's usual statistics.
+    #[serde(default)]
+    pub std: Vec<f32>,
+    /// Skip corrupt images (with a warning and a count) instead of failing.
+    #[serde(default)]
+    pub skip_corrupt: bool,
+    /// Batches prepared ahead of the trainer.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: usize,
+}
+
+fn default_split() -> Split {
+    Split::Train
+}
+
+fn default_prefetch() -> usize {
+    4
+}
+
+/// The method section: its `name` and a free table the method deserialises into its own
+/// config type (which rejects unknown keys).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MethodConfig {
+    /// Registered method name, e.g. `rotation`.
+    pub name: String,
+    /// The method's own options.
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+/// Which optimiser to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with momentum, PyTorch semantics (no dampening, coupled L2 weight decay).
+    Sgd,
+    /// AdamW (Loshchilov & Hutter 2019), decoupled weight decay.
+    Adamw,
+}
+
+/// Optimiser and schedule.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// `sgd` or `adamw`.
+    pub name: OptimizerKind,
+    /// Peak learning rate (reached after warm-up).
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD Nesterov momentum.
+    pub nesterov: bool,
+    /// Weight decay (L2 for SGD, decoupled for AdamW).
+    pub weight_decay: f64,
+    /// AdamW β₁.
+    pub beta1: f64,
+    /// AdamW β₂.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub eps: f64,
+    /// Linear warm-up length in epochs (may be fractional).
+    pub warmup_epochs: f64,
+    /// Final learning rate of the cosine decay.
+    pub min_lr: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            name: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            warmup_epochs: 0.0,
+            min_lr: 0.0,
+        }
+    }
+}
+
+/// Loop options.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Number of passes over the data.
+    pub epochs: u64,
+    /// Stop after this many optimiser steps (0 = run all epochs); the schedule still spans
+    /// `epochs`, so a limited run is a prefix of the full one.
+    pub max_steps: u64,
+    /// Images per batch (before a method multiplies them into views).
+    pub batch_size: usize,
+    /// Seed of weights, data order and augmentations.
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (0 = only at the end).
+    pub checkpoint_every: u64,
+    /// Append a metrics line every this many steps.
+    pub log_every: u64,
+    /// Run directory.
+    pub out: PathBuf,
+    /// Compute device: `flex` (CPU) or `cuda` / `cuda:N` (with the `cuda` feature).
+    pub device: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            max_steps: 0,
+            batch_size: 128,
+            seed: 0,
+            checkpoint_every: 500,
+            log_every: 10,
+            out: PathBuf::from("runs/run"),
+            device: "flex".into(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parses a TOML document, applies `key=value` overrides (dotted keys, TOML values; a
+    /// value that is not valid TOML is taken as a string) and validates the result.
+    ///
+    /// `origin` names the document in error messages.
+    pub fn from_toml(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
+        let mut doc: toml::Table =
+            toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        for item in overrides {
+            apply_override(&mut doc, item)?;
+        }
+        let config: RunConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a config file and applies overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::from_toml(&text, overrides, &path.display().to_string())
+    }
+
+    /// The TOML text of this config.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        if t.batch_size == 0 {
+            bail!("train.batch_size must be at least 1");
+        }
+        if t.epochs == 0 {
+            bail!("train.epochs must be at least 1");
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            bail!("optim.lr must be a positive number, got {}", self.optim.lr);
+        }
+        if self.data.mean.len() != self.data.std.len() {
+            bail!("data.mean and data.std must have the same length");
+        }
+        if self.data.std.iter().any(|&s| s <= 0.0) {
+            bail!("data.std values must be positive");
+        }
+        if self.encoder.in_channels != 0 {
+            self.encoder.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets `key = value` in `doc`, where `key` is dotted (`optim.lr`). Keys that no section of
+/// the config knows are rejected when the document is deserialised; sections and method keys
+/// are created on demand.
+fn apply_override(doc: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .with_context(|| format!("override `{item}` must be written KEY=VALUE"))?;
+    let key = key.trim();
+    let value = parse_value(raw.trim());
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let Some(last) = parts.pop() else {
+        bail!("override `{item}` has an empty key");
+    };
+    let mut table = doc;
+    for part in parts {
+        let entry = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .with_context(|| format!("override `{item}`: `{part}` is not a section"))?;
+    }
+    table.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// A TOML value from the command line: `0.1`, `true`, `[1, 2]`, or a bare string.
+fn parse_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&wrapped) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[data]
+dataset = "fashion-mnist:/tmp/x"
+[method]
+name = "rotation"
+"#;
+
+    #[test]
+    fn defaults_fill_in_and_overrides_win() {
+        let c = RunConfig::from_toml(
+            BASE,
+            &[
+                "optim.lr=0.3".into(),
+                "train.out=runs/a".into(),
+                "encoder.arch=resnet18".into(),
+                "method.head_hidden=0".into(),
+            ],
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.optim.lr, 0.3);
+        assert_eq!(c.train.out, PathBuf::from("runs/a"));
+        assert_eq!(c.encoder.arch, crate::encoder::Architecture::Resnet18);
+        assert_eq!(c.train.batch_size, 128);
+        assert_eq!(c.method.options["head_hidden"].as_integer(), Some(0));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let err = RunConfig::from_toml(BASE, &["optim.learning_rate=0.3".into()], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("learning_rate") && err.contains("cfg.toml"), "{err}");
+        let err = RunConfig::from_toml(BASE, &["trian.epochs=3".into()], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trian"), "{err}");
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let c = RunConfig::from_toml(BASE, &[], "test").unwrap();
+        let again = RunConfig::from_toml(&c.to_toml().unwrap(), &[], "again").unwrap();
+        assert_eq!(again.to_toml().unwrap(), c.to_toml().unwrap());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let err = RunConfig::from_toml(BASE, &["train.batch_size=0".into()], "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch_size"), "{err}");
+        let err = RunConfig::from_toml(BASE, &["noequals".into()], "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+    }
+}

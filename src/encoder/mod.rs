@@ -1,0 +1,268 @@
+//! Encoders: the transferable backbones that self-supervised methods train.
+//!
+//! Every encoder maps `[N, C, H, W]` images to `[N, D]` features (global average pooled) and
+//! reports `D` through [`Encoder::feature_dim`]. Parameter names of the ResNets follow
+//! torchvision's (`conv1`, `bn1`, `layer1.0.conv1`, …, `layer1.0.downsample.0`) so weights can
+//! be exported under torchvision key names.
+
+mod convnet;
+mod resnet;
+
+pub use convnet::ConvNetSmall;
+pub use resnet::{ResNet, ResNetDepth};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The encoder architectures pretext builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// A five-convolution network (widths 32-32-64-64-128 at width 1) that trains quickly on
+    /// two CPU cores; 128-d features at width 1.
+    ConvnetSmall,
+    /// ResNet-18 (He et al. 2016), basic blocks [2, 2, 2, 2], 512-d features at width 1.
+    Resnet18,
+    /// ResNet-50 (He et al. 2016), bottleneck blocks [3, 4, 6, 3], 2048-d features at width 1.
+    Resnet50,
+}
+
+impl Architecture {
+    /// Command-line names of all architectures.
+    pub const NAMES: [(Architecture, &'static str); 3] = [
+        (Architecture::ConvnetSmall, "convnet-small"),
+        (Architecture::Resnet18, "resnet18"),
+        (Architecture::Resnet50, "resnet50"),
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::NAMES.iter().map(|(_, n)| *n).collect();
+                anyhow::anyhow!("unknown encoder `{s}`; known encoders: {}", names.join(", "))
+            })
+    }
+}
+
+/// The first layers of a ResNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// Pick `cifar` for inputs of at most 64 pixels, `imagenet` otherwise.
+    Auto,
+    /// 7×7 stride-2 convolution and 3×3 stride-2 max-pool (He et al. 2016, ImageNet).
+    Imagenet,
+    /// 3×3 stride-1 convolution, no max-pool: the variant used for 32×32 CIFAR images by
+    /// SimCLR, solo-learn and lightly.
+    Cifar,
+}
+
+/// Everything needed to build an encoder; stored in every run's config and checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderConfig {
+    /// Architecture name.
+    pub arch: Architecture,
+    /// Channel width multiplier (1.0 = the published widths).
+    pub width: f64,
+    /// Input channels (1 for gray images, 3 for RGB). `0` means "take it from the data".
+    pub in_channels: usize,
+    /// ResNet stem; ignored by the small ConvNet.
+    pub stem: Stem,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            arch: Architecture::ConvnetSmall,
+            width: 1.0,
+            in_channels: 0,
+            stem: Stem::Auto,
+        }
+    }
+}
+
+impl EncoderConfig {
+    /// Resolves the data-dependent choices (`in_channels = 0`, `stem = auto`) for images
+    /// with `channels` channels and side `image_size`.
+    pub fn resolved(mut self, channels: usize, image_size: usize) -> Self {
+        if self.in_channels == 0 {
+            self.in_channels = channels;
+        }
+        if self.stem == Stem::Auto {
+            self.stem = if image_size <= 64 {
+                Stem::Cifar
+            } else {
+                Stem::Imagenet
+            };
+        }
+        self
+    }
+
+    /// Checks that the config describes a buildable network.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.width > 0.0 && self.width.is_finite(),
+            "encoder width must be a positive number, got {}",
+            self.width
+        );
+        anyhow::ensure!(
+            matches!(self.in_channels, 1 | 3),
+            "encoder in_channels must be 1 or 3, got {}",
+            self.in_channels
+        );
+        Ok(())
+    }
+
+    /// Scales a published channel count by the width multiplier (at least 1).
+    pub(crate) fn scaled(&self, channels: usize) -> usize {
+        ((channels as f64 * self.width).round() as usize).max(1)
+    }
+
+    /// Builds the encoder with fresh (random) weights on `device`.
+    pub fn init(&self, device: &Device) -> Encoder {
+        match self.arch {
+            Architecture::ConvnetSmall => Encoder::ConvNet(ConvNetSmall::new(self, device)),
+            Architecture::Resnet18 => {
+                Encoder::ResNet(ResNet::new(self, ResNetDepth::Resnet18, device))
+            }
+            Architecture::Resnet50 => {
+                Encoder::ResNet(ResNet::new(self, ResNetDepth::Resnet50, device))
+            }
+        }
+    }
+
+    /// Output feature dimension of the encoder this config builds.
+    pub fn feature_dim(&self) -> usize {
+        match self.arch {
+            Architecture::ConvnetSmall => self.scaled(128),
+            Architecture::Resnet18 => self.scaled(512),
+            Architecture::Resnet50 => self.scaled(512) * 4,
+        }
+    }
+}
+
+/// A backbone network: images in, pooled feature vectors out.
+#[derive(Module, Debug)]
+pub enum Encoder {
+    /// The small CPU ConvNet.
+    ConvNet(ConvNetSmall),
+    /// A ResNet-18/50.
+    ResNet(ResNet),
+}
+
+impl Encoder {
+    /// Features of `images` (`[N, C, H, W]` → `[N, D]`).
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Encoder::ConvNet(net) => net.forward(images),
+            Encoder::ResNet(net) => net.forward(images),
+        }
+    }
+
+    /// Spatial feature map before pooling (`[N, D, h, w]`), for dense heads such as decoders.
+    pub fn forward_map(&self, images: Tensor<4>) -> Tensor<4> {
+        match self {
+            Encoder::ConvNet(net) => net.forward_map(images),
+            Encoder::ResNet(net) => net.forward_map(images),
+        }
+    }
+}
+
+/// Global average pooling `[N, D, h, w]` → `[N, D]`.
+pub(crate) fn global_avg_pool(map: Tensor<4>) -> Tensor<2> {
+    let [n, d, h, w] = map.dims();
+    map.reshape([n, d, h * w]).mean_dim(2).reshape([n, d])
+}
+
+/// He (Kaiming) normal initialisation in fan-out mode for ReLU networks, as torchvision's
+/// ResNet uses: `N(0, 2 / fan_out)`.
+pub(crate) fn kaiming_fan_out() -> burn::nn::Initializer {
+    burn::nn::Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(arch: Architecture, in_channels: usize, size: usize, width: f64) {
+        let device = Device::flex();
+        let config = EncoderConfig {
+            arch,
+            width,
+            in_channels,
+            stem: Stem::Auto,
+        }
+        .resolved(in_channels, size);
+        let encoder = config.init(&device);
+        let x = Tensor::<4>::zeros([2, in_channels, size, size], &device);
+        let y = encoder.forward(x);
+        assert_eq!(y.dims(), [2, config.feature_dim()], "{arch:?}");
+    }
+
+    #[test]
+    fn feature_dims_match_the_reported_dimension() {
+        check(Architecture::ConvnetSmall, 1, 28, 1.0);
+        check(Architecture::ConvnetSmall, 3, 32, 0.5);
+        check(Architecture::Resnet18, 3, 32, 0.25);
+        check(Architecture::Resnet18, 1, 96, 0.25);
+        check(Architecture::Resnet50, 3, 32, 0.125);
+    }
+
+    #[test]
+    fn resnet18_has_the_published_parameter_count() {
+        // torchvision resnet18 has 11,689,512 parameters, of which the fc layer has
+        // 512 * 1000 + 1000 = 513,000: the encoder without fc has 11,176,512. burn also counts
+        // the batch norms' running mean and variance: 2 * 4,800 BN channels.
+        let config = EncoderConfig {
+            arch: Architecture::Resnet18,
+            width: 1.0,
+            in_channels: 3,
+            stem: Stem::Imagenet,
+        };
+        assert_eq!(
+            config.init(&Device::flex()).num_params(),
+            11_176_512 + 2 * 4_800
+        );
+    }
+
+    #[test]
+    fn resnet50_has_the_published_parameter_count() {
+        // torchvision resnet50: 25,557,032 parameters; fc = 2048 * 1000 + 1000; plus running
+        // statistics of 26,560 BN channels.
+        let config = EncoderConfig {
+            arch: Architecture::Resnet50,
+            width: 1.0,
+            in_channels: 3,
+            stem: Stem::Imagenet,
+        };
+        assert_eq!(
+            config.init(&Device::flex()).num_params(),
+            25_557_032 - 2_049_000 + 2 * 26_560
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_rejected_with_the_list() {
+        let err = "resnet19".parse::<Architecture>().unwrap_err().to_string();
+        assert!(err.contains("resnet19") && err.contains("resnet50"), "{err}");
+    }
+}

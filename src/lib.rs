@@ -1,0 +1,20 @@
+//! # pretext
+//!
+//! Self-supervised pretraining of vision encoders from unlabeled images, and their transfer to
+//! downstream tasks, on [burn](https://burn.dev).
+//!
+//! Data flows one way: *dataset* ([`pretext_data`]) → *augmentation* → *method*
+//! ([`method`]) → *trainer* ([`train`]) → *checkpoint* ([`checkpoint`]) → *evaluation*
+//! ([`eval`]).
+
+pub mod encoder;
+pub mod checkpoint;
+pub mod config;
+pub mod dataset;
+pub mod device;
+pub mod head;
+pub mod input;
+pub mod method;
+pub mod train;
+pub mod eval;
+pub mod cli;

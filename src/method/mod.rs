@@ -1,0 +1,155 @@
+//! Self-supervised methods and the one trait they all implement.
+//!
+//! A method is one file: how it turns a raw image into training inputs and labels (CPU side,
+//! in the data loader's threads), which modules it adds on top of the encoder, and its loss.
+//! The trainer drives any [`Method`] without knowing which one it is; [`registry`] maps names
+//! to types.
+
+pub mod registry;
+pub mod rotation;
+
+use crate::encoder::{Encoder, EncoderConfig};
+use crate::input::InputSpec;
+use burn::prelude::*;
+use pretext_data::Image;
+use pretext_data::rng::SampleRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The trainable network of a run: the transferable encoder plus the method's heads.
+#[derive(Module, Debug)]
+pub struct Network<H: Module> {
+    /// The backbone that transfers to downstream tasks.
+    pub encoder: Encoder,
+    /// Everything else the method trains (classifier, projector, predictor, decoder…).
+    pub head: H,
+}
+
+/// What a method knows when it is built.
+#[derive(Clone, Debug)]
+pub struct MethodContext {
+    /// The resolved encoder configuration.
+    pub encoder: EncoderConfig,
+    /// The input contract of the encoder (channels, size, normalisation).
+    pub input: InputSpec,
+}
+
+/// Where training stands, for schedules inside methods (e.g. BYOL's EMA rate).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Optimiser steps done, including the current one.
+    pub step: u64,
+    /// Steps of the whole run.
+    pub total_steps: u64,
+}
+
+/// The result of one forward pass: the loss to minimise and extra scalar metrics to log
+/// (e.g. the pretext task's accuracy).
+pub struct StepOutput {
+    /// Scalar loss (shape `[1]`).
+    pub loss: Tensor<1>,
+    /// Named scalar metrics (shape `[1]` each), detached.
+    pub metrics: Vec<(&'static str, Tensor<1>)>,
+}
+
+/// A self-supervised method.
+pub trait Method: Sized + Send + Sync + 'static {
+    /// The method's options, read from the `[method]` table of the run config.
+    type Config: Serialize + DeserializeOwned + Default + Clone + std::fmt::Debug;
+    /// The modules the method trains besides the encoder.
+    type Head: Module + burn::module::ModuleDisplay + std::fmt::Debug;
+    /// One image's worth of prepared inputs and labels, built on the CPU by the data loader.
+    type Sample: Send + 'static;
+
+    /// Builds the method from its options.
+    fn new(config: Self::Config, context: &MethodContext) -> anyhow::Result<Self>;
+
+    /// The options, with every default filled in (written to the resolved run config).
+    fn config(&self) -> &Self::Config;
+
+    /// The channel count and normalisation the encoder sees, when the method changes them
+    /// (colorization feeds the L channel only). The default keeps the data's.
+    fn input_spec(&self, data_input: InputSpec) -> InputSpec {
+        data_input
+    }
+
+    /// Fresh heads for `encoder`.
+    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Self::Head;
+
+    /// Builds one training example from a raw image (already converted to the encoder's
+    /// channels, values in `[0, 1]`), drawing all randomness from `rng`.
+    fn sample(&self, image: Image, rng: &mut SampleRng) -> Self::Sample;
+
+    /// Forward pass and loss on a batch of examples.
+    fn step(&self, net: &Network<Self::Head>, batch: &[Self::Sample], device: &Device)
+    -> StepOutput;
+
+    /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
+    fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {
+        net
+    }
+
+    /// Views each raw image expands into (for images/s accounting). Default 1.
+    fn views_per_image(&self) -> usize {
+        1
+    }
+}
+
+/// Stacks planar images of one shape into a `[N, C, H, W]` tensor.
+pub fn stack_images<'a>(
+    images: impl IntoIterator<Item = &'a [f32]>,
+    shape: [usize; 3],
+    device: &Device,
+) -> Tensor<4> {
+    let mut data = Vec::new();
+    let mut n = 0;
+    for image in images {
+        data.extend_from_slice(image);
+        n += 1;
+    }
+    let [c, h, w] = shape;
+    Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
+}
+
+/// Class labels as an integer tensor.
+pub fn label_tensor(labels: impl IntoIterator<Item = usize>, device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
+    let n = labels.len();
+    Tensor::from_data(TensorData::new(labels, [n]), device)
+}
+
+/// Mean cross-entropy of `logits` (`[N, K]`) against integer `labels`.
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let log_probs = burn::tensor::activation::log_softmax(logits, 1);
+    let picked = log_probs.gather(1, labels.reshape([n, 1]));
+    picked.mean().neg().reshape([1])
+}
+
+/// Fraction of rows of `logits` whose arg-max equals the label (detached).
+pub fn accuracy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let predicted = logits.detach().argmax(1).reshape([n]);
+    predicted
+        .equal(labels)
+        .float()
+        .mean()
+        .reshape([1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_matches_a_hand_computed_value() {
+        let device = Device::flex();
+        // logits [0, ln 3] → p = [1/4, 3/4]; label 1 → -ln(3/4) = 0.2876821
+        let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 3f32.ln()], [1, 2]), &device);
+        let loss = cross_entropy(logits.clone(), label_tensor([1], &device));
+        let v: f32 = loss.into_scalar();
+        assert!((v - 0.287_682_1).abs() < 1e-6, "{v}");
+        let acc: f32 = accuracy(logits, label_tensor([0], &device)).into_scalar();
+        assert_eq!(acc, 0.0);
+    }
+}

@@ -1,0 +1,139 @@
+//! Training progress for people (a progress bar, or plain lines when the output is not a
+//! terminal) and for programs (`metrics.jsonl`, one JSON object per logged step).
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+/// One logged step.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct MetricsLine {
+    /// Optimiser steps completed.
+    pub step: u64,
+    /// Epoch the step belongs to (0-based).
+    pub epoch: u64,
+    /// Loss of this step.
+    pub loss: f64,
+    /// Learning rate used by this step.
+    pub lr: f64,
+    /// Raw images per second over the last logging window.
+    pub images_per_sec: f64,
+    /// Method-specific metrics (e.g. the pretext task's accuracy).
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, f64>,
+}
+
+/// Reports progress on the terminal and appends metrics to the run directory.
+pub struct Reporter {
+    bar: Option<ProgressBar>,
+    metrics: std::fs::File,
+    total: u64,
+    window_start: Instant,
+    window_images: u64,
+    started: Instant,
+    start_step: u64,
+}
+
+impl Reporter {
+    /// Starts reporting a run of `total` steps that resumes at `start_step`; metrics are
+    /// appended to `metrics_path`.
+    pub fn new(metrics_path: &Path, start_step: u64, total: u64, quiet: bool) -> Result<Self> {
+        let metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(metrics_path)
+            .with_context(|| format!("cannot open {}", metrics_path.display()))?;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(start_step);
+            bar.reset_eta();
+            bar
+        });
+        Ok(Reporter {
+            bar,
+            metrics,
+            total,
+            window_start: Instant::now(),
+            window_images: 0,
+            started: Instant::now(),
+            start_step,
+        })
+    }
+
+    /// Counts the images of one finished step.
+    pub fn add_images(&mut self, images: u64) {
+        self.window_images += images;
+    }
+
+    /// Updates the bar for a finished step; `line` is given on logging steps and is written
+    /// to `metrics.jsonl` (and printed when there is no bar).
+    pub fn step(&mut self, step: u64, line: Option<&mut MetricsLine>) -> Result<()> {
+        if let Some(bar) = &self.bar {
+            bar.set_position(step);
+        }
+        let Some(line) = line else { return Ok(()) };
+        let elapsed = self.window_start.elapsed().as_secs_f64().max(1e-9);
+        line.images_per_sec = self.window_images as f64 / elapsed;
+        self.window_start = Instant::now();
+        self.window_images = 0;
+        let mut text = serde_json::to_string(line)?;
+        text.push('\n');
+        self.metrics.write_all(text.as_bytes())?;
+        let extra: String = line
+            .extra
+            .iter()
+            .map(|(k, v)| format!(" {k} {v:.4}"))
+            .collect();
+        let message = format!(
+            "loss {:.4} lr {:.4} {:.0} img/s{extra}",
+            line.loss, line.lr, line.images_per_sec
+        );
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => {
+                let done = step.saturating_sub(self.start_step) as f64;
+                let rate = done / self.started.elapsed().as_secs_f64().max(1e-9);
+                let eta = (self.total.saturating_sub(step)) as f64 / rate.max(1e-9);
+                eprintln!(
+                    "step {step}/{} epoch {} {message} ETA {}",
+                    self.total,
+                    line.epoch,
+                    format_secs(eta)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints a message without breaking the bar.
+    pub fn println(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `h:mm:ss` for a number of seconds.
+pub fn format_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "?".into();
+    }
+    let s = secs.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}

@@ -1,0 +1,149 @@
+//! The command line as a user meets it: help, a pretrain → eval round trip, resume after a
+//! kill, and clear errors for bad input that leave existing runs untouched.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pretext(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pretext")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn data_arg(dir: &Path) -> String {
+    format!("fashion-mnist:{}", dir.display())
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = pretext(&["--help"]);
+    assert!(out.status.success());
+    for cmd in ["pretrain", "eval", "data"] {
+        assert!(stdout(&out).contains(cmd), "{cmd}");
+    }
+    let out = pretext(&["pretrain", "--help"]);
+    assert!(stdout(&out).contains("--resume") && stdout(&out).contains("--set"));
+}
+
+#[test]
+fn pretrain_then_linear_and_knn_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 200, 100);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = pretext(&[
+        "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--encoder",
+        "convnet-small", "--epochs", "1", "--batch-size", "32", "--out", run_s, "--set",
+        "encoder.width=0.25", "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("pretraining done"));
+
+    let out = pretext(&["eval", "linear", "--checkpoint", run_s, "--data", &data_arg(&data)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("linear probe top-1"), "{}", stdout(&out));
+    // Features were cached: the kNN evaluation reuses them.
+    assert!(std::fs::read_dir(run.join("features")).unwrap().count() >= 2);
+
+    let out = pretext(&["eval", "knn", "--checkpoint", run_s, "--data", &data_arg(&data), "--k", "20", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let top1 = json["top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1));
+    let evals = std::fs::read_to_string(run.join("eval.jsonl")).unwrap();
+    assert_eq!(evals.lines().count(), 2);
+
+    let out = pretext(&[
+        "eval", "knn", "--random-init", "--encoder", "convnet-small", "--width", "0.25",
+        "--data", &data_arg(&data), "--k", "20",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("kNN top-1"));
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 256, 10);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args([
+            "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--epochs", "20",
+            "--batch-size", "16", "--out", run_s, "--set", "encoder.width=0.25", "--set",
+            "train.checkpoint_every=2", "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    let ckpt = run.join("checkpoint.ckpt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ckpt.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "no checkpoint within 120 s");
+    let out = pretext(&[
+        "pretrain", "--config", run.join("config.toml").to_str().unwrap(), "--resume", "--max-steps", "6",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("6 steps"), "{}", stdout(&out));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 6);
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 32, 10);
+    let d = data_arg(&data);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["pretrain".into(), "--method".into(), "rotatoin".into(), "--data".into(), d.clone()], "unknown method `rotatoin`"),
+        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--encoder".into(), "resnet19".into()], "resnet19"),
+        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--set".into(), "optim.learnig_rate=1".into()], "learnig_rate"),
+        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--set".into(), "method.colour=1".into()], "colour"),
+        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), "fashion-mnist:/no/such/dir".into()], "/no/such/dir"),
+        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), "imagenet:/x".into()], "unknown dataset kind"),
+        (vec!["eval".into(), "linear".into(), "--checkpoint".into(), dir.path().join("nope").display().to_string(), "--data".into(), d.clone()], "nope"),
+        (vec!["pretrain".into(), "--config".into(), "/no/such.toml".into()], "/no/such.toml"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = pretext(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: expected `{expected}` in: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}
+
+#[test]
+fn data_inspect_prints_counts_and_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 50, 10);
+    let out = pretext(&["data", "inspect", &data_arg(&data)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("50") && text.contains("28") && text.contains("Ankle boot"), "{text}");
+    let out = pretext(&["data", "download", "--list"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("cifar10"));
+}
