@@ -1,7 +1,7 @@
 //! [`ViewConfig`]: a serialisable description of one augmented "view" of an image.
 
 use super::{
-    center_crop, coin, color_jitter, gaussian_blur, normalize, random_grayscale, random_hflip,
+    center_crop, coin, color_jitter, gaussian_blur, random_grayscale, random_hflip,
     random_resized_crop, resize_shorter, solarize, uniform,
 };
 use crate::{DataError, Image};
@@ -17,8 +17,10 @@ use rand::Rng;
 /// 4. `RandomGrayscale(gray_prob)`;
 /// 5. `RandomApply([GaussianBlur(blur_kernel, blur_sigma)], p=blur_prob)`;
 /// 6. `RandomSolarize(solarize_threshold, p=solarize_prob)`;
-/// 7. clamp to `[0, 1]` (removes rounding excursions of interpolation and blur), then
-///    `Normalize(mean, std)`.
+/// 7. clamp to `[0, 1]` (removes rounding excursions of interpolation and blur).
+///
+/// Views stay in `[0, 1]`: normalisation belongs to the encoder's input contract and is
+/// applied once, after the method has built its inputs.
 ///
 /// Random draws happen in exactly this order (see each op's documentation; every probability
 /// costs one draw even when it is 0 or 1), so a view is reproducible from the generator.
@@ -61,11 +63,6 @@ pub struct ViewConfig {
     pub solarize_prob: f32,
     /// Solarisation threshold (`v ≥ t → 1 − v`).
     pub solarize_threshold: f32,
-    /// Per-channel mean subtracted at the end (one value = every channel; empty = none).
-    pub mean: Vec<f32>,
-    /// Per-channel standard deviation divided by at the end (one value = every channel; empty
-    /// = none).
-    pub std: Vec<f32>,
 }
 
 impl Default for ViewConfig {
@@ -76,7 +73,7 @@ impl Default for ViewConfig {
 
 impl ViewConfig {
     /// A pipeline with no random op: resize (shorter side) to `size`, centre crop `size ×
-    /// size`, normalise with mean 0.5 and std 0.5. The base of the presets.
+    /// size`. The base of the presets.
     fn base(size: usize) -> Self {
         ViewConfig {
             size,
@@ -96,8 +93,6 @@ impl ViewConfig {
             blur_kernel: None,
             solarize_prob: 0.0,
             solarize_threshold: 0.5,
-            mean: vec![0.5],
-            std: vec![0.5],
         }
     }
 
@@ -105,11 +100,6 @@ impl ViewConfig {
     /// 0.08–1, ratio 3/4–4/3; flip 0.5; colour jitter with probability 0.8 and strengths
     /// brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1; grayscale 0.2; Gaussian blur
     /// always (sigma 0.1–2, kernel ≈ size/10); no solarisation.
-    ///
-    /// All presets normalise with mean 0.5 and std 0.5 on every channel (values in `[−1, 1]`)
-    /// so that training and evaluation presets agree for gray and RGB data alike; use
-    /// [`ViewConfig::with_normalization`] with [`IMAGENET_MEAN`](super::IMAGENET_MEAN) /
-    /// [`IMAGENET_STD`](super::IMAGENET_STD) for the statistics of the BYOL reference code.
     pub fn byol_view1(size: usize) -> Self {
         ViewConfig {
             random_crop: true,
@@ -147,16 +137,9 @@ impl ViewConfig {
     }
 
     /// The deterministic evaluation pipeline: resize the shorter side to `size`, centre crop
-    /// `size × size`, normalise (as the training presets do).
+    /// `size × size`.
     pub fn eval(size: usize) -> Self {
         ViewConfig::base(size)
-    }
-
-    /// The same pipeline with other normalisation statistics.
-    pub fn with_normalization(mut self, mean: &[f32], std: &[f32]) -> Self {
-        self.mean = mean.to_vec();
-        self.std = std.to_vec();
-        self
     }
 
     /// The blur kernel size used: `blur_kernel`, or about a tenth of `size` made odd (at
@@ -166,9 +149,8 @@ impl ViewConfig {
     }
 
     /// Checks the configuration for images with `channels` channels: positive size, ordered
-    /// positive ranges, probabilities in `[0, 1]`, non-negative strengths, hue at most 0.5,
-    /// and mean/std lists of equal length that is 0, 1 or `channels`, with positive stds.
-    pub fn validate(&self, channels: usize) -> Result<(), DataError> {
+    /// positive ranges, probabilities in `[0, 1]`, non-negative strengths, hue at most 0.5.
+    pub fn validate(&self) -> Result<(), DataError> {
         let err = |m: String| Err(DataError::Spec(format!("augmentation: {m}")));
         let range_ok =
             |(lo, hi): (f32, f32)| lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi;
@@ -207,22 +189,6 @@ impl ViewConfig {
         }
         if self.hue > 0.5 {
             return err(format!("hue must be at most 0.5, got {}", self.hue));
-        }
-        if self.mean.len() != self.std.len() {
-            return err(format!(
-                "mean has {} values but std has {}",
-                self.mean.len(),
-                self.std.len()
-            ));
-        }
-        if !matches!(self.mean.len(), 0 | 1) && self.mean.len() != channels {
-            return err(format!(
-                "mean/std have {} values for {channels}-channel images (use 1 or {channels})",
-                self.mean.len()
-            ));
-        }
-        if let Some(s) = self.std.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
-            return err(format!("std values must be positive, got {s}"));
         }
         Ok(())
     }
@@ -265,7 +231,7 @@ impl ViewConfig {
         for v in &mut view.data {
             *v = v.clamp(0.0, 1.0);
         }
-        normalize(view, &self.mean, &self.std)
+        view
     }
 }
 
@@ -302,8 +268,7 @@ mod tests {
         assert_eq!(ViewConfig::byol_view1(32).kernel_size(), 3);
         assert_eq!(ViewConfig::simple(28).crop_scale, (0.2, 1.0));
         for c in [v1, v2, ViewConfig::simple(28), ViewConfig::eval(28)] {
-            c.validate(3).unwrap();
-            c.validate(1).unwrap();
+            c.validate().unwrap();
         }
     }
 
@@ -330,31 +295,25 @@ mod tests {
                 brightness: -0.1,
                 ..ViewConfig::default()
             },
-            ViewConfig::default().with_normalization(&[0.5, 0.5], &[0.5]),
-            ViewConfig::default().with_normalization(&[0.5], &[0.0]),
         ];
         for c in bad {
-            assert!(c.validate(3).is_err(), "{c:?}");
+            assert!(c.validate().is_err(), "{c:?}");
         }
-        let imagenet = ViewConfig::default()
-            .with_normalization(&super::super::IMAGENET_MEAN, &super::super::IMAGENET_STD);
-        assert!(imagenet.validate(3).is_ok());
-        assert!(imagenet.validate(1).is_err());
+        assert!(ViewConfig::default().validate().is_ok());
     }
 
     #[test]
     fn eval_resizes_and_centre_crops() {
         let a = ramp(3, 40, 60);
-        let v = ViewConfig::eval(20).with_normalization(&[], &[]);
+        let v = ViewConfig::eval(20);
         let out = v.apply(&a, &mut sample_rng(0, 0, 0));
         let want = center_crop(&resize_shorter(&a, 20), 20, 20);
         assert_eq!(out, want);
         assert_eq!((out.width, out.height, out.channels), (20, 20, 3));
-        // Same size: identity (up to normalisation).
+        // Same size: identity.
         let b = ramp(1, 8, 8);
         let out = ViewConfig::eval(8).apply(&b, &mut sample_rng(0, 0, 0));
-        let want: Vec<f32> = b.data.iter().map(|v| (v - 0.5) / 0.5).collect();
-        assert_eq!(out.data, want);
+        assert_eq!(out.data, b.data);
     }
 
     #[test]
