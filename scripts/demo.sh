@@ -9,17 +9,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
 pretext="$CARGO_TARGET_DIR/release/pretext"
 data="fashion-mnist:/usr/share/datasets/fashion-mnist"
 run="${RUN:-runs/demo-rotation}"
-steps="${STEPS:-600}"
+limit="${LIMIT:-19200}"   # images seen: one epoch of 150 steps at batch 128
 
 if [ -e "$run/checkpoint.ckpt" ]; then
   "$pretext" pretrain --config "$run/config.toml" --resume
 else
   "$pretext" pretrain --method rotation --data "$data" --encoder convnet-small \
-    --epochs 2 --max-steps "$steps" --batch-size 128 --lr 0.05 --out "$run"
+    --epochs 1 --batch-size 128 --lr 0.05 --set data.limit="$limit" --out "$run"
 fi
 echo "== rotation-pretrained encoder ($run)"
 "$pretext" eval linear --checkpoint "$run" --data "$data"
 "$pretext" eval knn --checkpoint "$run" --data "$data"
 echo "== random-init encoder (the baseline)"
-"$pretext" eval linear --random-init --encoder convnet-small --data "$data"
-"$pretext" eval knn --random-init --encoder convnet-small --data "$data"
+"$pretext" eval linear --random-init --encoder convnet-small --data "$data" --cache-dir "$run/random-init"
+"$pretext" eval knn --random-init --encoder convnet-small --data "$data" --cache-dir "$run/random-init"

@@ -58,7 +58,10 @@ pub fn resolve(path: &Path) -> PathBuf {
 impl Checkpoint {
     /// Writes the checkpoint to `path` atomically (temporary file + fsync + rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut tmp = tempfile::Builder::new()
             .prefix(".checkpoint-")
             .suffix(".tmp")
@@ -174,7 +177,10 @@ mod tests {
         second.save(&path).unwrap();
         let back = Checkpoint::load(&path).unwrap();
         assert_eq!(back.header.step, 8);
-        assert_eq!((back.encoder, back.head, back.optimizer), (vec![1, 2, 3], vec![4], vec![]));
+        assert_eq!(
+            (back.encoder, back.head, back.optimizer),
+            (vec![1, 2, 3], vec![4], vec![])
+        );
         // Only the checkpoint remains: no temporary files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(resolve(dir.path()), path);

@@ -78,6 +78,10 @@ pub struct PretrainArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Measure the data pipeline alone: build this many batches with the method's
+    /// augmentations, print images/s, train and write nothing.
+    #[arg(long, value_name = "BATCHES")]
+    pub pipeline_only: Option<u64>,
 }
 
 /// `pretext eval …`.
@@ -93,7 +97,11 @@ pub enum EvalCommand {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// A run directory or checkpoint file.
-    #[arg(long, required_unless_present = "random_init", conflicts_with = "random_init")]
+    #[arg(
+        long,
+        required_unless_present = "random_init",
+        conflicts_with = "random_init"
+    )]
     pub checkpoint: Option<PathBuf>,
     /// Evaluate a randomly initialised encoder instead (the baseline to beat).
     #[arg(long)]
@@ -110,6 +118,9 @@ pub struct EvalArgs {
     /// Seed of --random-init.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Folder to cache --random-init features in (checkpoints cache in their run directory).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Labelled dataset as KIND:PATH; its train split fits, its test split scores.
     #[arg(long)]
     pub data: String,
@@ -182,27 +193,52 @@ pub fn run(cli: Cli) -> Result<()> {
                 "validation": result.validation, "data": args.data,
                 "encoder": run.as_ref().map_or(format!("random-init {}", args.encoder), |p| p.display().to_string()),
             });
-            report(&args, run.as_deref(), &json, &format!(
-                "linear probe top-1: {:.2}% (λ = {:.0e}, {} train / {} test images)",
-                100.0 * result.top1, result.l2, train.len(), test.len()
-            ))
+            report(
+                &args,
+                run.as_deref(),
+                &json,
+                &format!(
+                    "linear probe top-1: {:.2}% (λ = {:.0e}, {} train / {} test images)",
+                    100.0 * result.top1,
+                    result.l2,
+                    train.len(),
+                    test.len()
+                ),
+            )
         }
         Command::Eval(EvalCommand::Knn(args)) => {
             let (train, test, run) = eval_features(&args.eval)?;
             let device = crate::device::parse(&args.eval.device)?;
-            let config = KnnConfig { k: args.k, temperature: args.temperature };
+            let config = KnnConfig {
+                k: args.k,
+                temperature: args.temperature,
+            };
             let top1 = knn_top1(&train, &test, &config, &device)?;
             let json = serde_json::json!({
                 "eval": "knn", "top1": top1, "k": config.k, "temperature": config.temperature,
                 "data": args.eval.data,
                 "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
             });
-            report(&args.eval, run.as_deref(), &json, &format!(
-                "kNN top-1: {:.2}% (k = {}, T = {}, {} train / {} test images)",
-                100.0 * top1, config.k, config.temperature, train.len(), test.len()
-            ))
+            report(
+                &args.eval,
+                run.as_deref(),
+                &json,
+                &format!(
+                    "kNN top-1: {:.2}% (k = {}, T = {}, {} train / {} test images)",
+                    100.0 * top1,
+                    config.k,
+                    config.temperature,
+                    train.len(),
+                    test.len()
+                ),
+            )
         }
-        Command::Data(DataCommand::Download { name, dest, mirror, list }) => {
+        Command::Data(DataCommand::Download {
+            name,
+            dest,
+            mirror,
+            list,
+        }) => {
             if list {
                 for entry in pretext_data::download::known() {
                     println!("{:<14} {}", entry.name, entry.description);
@@ -210,12 +246,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let name = name.context("name a dataset to download (or pass --list)")?;
-            let options = pretext_data::download::DownloadOptions { mirror, ..Default::default() };
+            let options = pretext_data::download::DownloadOptions {
+                mirror,
+                ..Default::default()
+            };
             let path = pretext_data::download::download(&name, &dest, &options)?;
             println!("{name} is ready: use --data {name}:{}", path.display());
             Ok(())
         }
-        Command::Data(DataCommand::Inspect { data, split, skip_corrupt }) => {
+        Command::Data(DataCommand::Inspect {
+            data,
+            split,
+            skip_corrupt,
+        }) => {
             let spec: DataSpec = data.parse()?;
             let split = parse_split(&split)?;
             let source = crate::dataset::open(&spec, split, skip_corrupt)?;
@@ -245,7 +288,10 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     push("method.name", args.method.clone());
     push("data.dataset", args.data.clone());
     push("encoder.arch", args.encoder.clone());
-    push("train.out", args.out.as_ref().map(|p| p.display().to_string()));
+    push(
+        "train.out",
+        args.out.as_ref().map(|p| p.display().to_string()),
+    );
     push("train.device", args.device.clone());
     let mut number = |key: &str, value: Option<String>| {
         if let Some(v) = value {
@@ -279,7 +325,16 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
             tracing::info!("resuming with {}", path.display());
         }
     }
-    let summary = train::pretrain(config, RunOptions { resume: args.resume, quiet: args.quiet })?;
+    let options = RunOptions {
+        resume: args.resume,
+        quiet: args.quiet,
+        pipeline_only: args.pipeline_only,
+    };
+    let summary = train::pretrain(config, options)?;
+    if args.pipeline_only.is_some() {
+        println!("data pipeline: {:.0} images/s", summary.images_per_sec);
+        return Ok(());
+    }
     println!(
         "pretraining done: {} steps, last loss {:.4}, {:.0} images/s; run directory {}",
         summary.steps,
@@ -299,29 +354,53 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let (encoder, input, cache_dir, run) = match &args.checkpoint {
         Some(path) => {
             let (header, encoder) = train::load_encoder(path, &device)?;
-            let run = if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+            let run = if path.is_dir() {
+                path.clone()
+            } else {
+                path.parent().unwrap_or(Path::new(".")).to_path_buf()
+            };
             let tag = format!("step{}", header.step);
-            (encoder, header.input, Some((run.join("features"), tag)), Some(run))
+            (
+                encoder,
+                header.input,
+                Some((run.join("features"), tag)),
+                Some(run),
+            )
         }
         None => {
-            let arch = args.encoder.parse()?;
+            let arch: crate::encoder::Architecture = args.encoder.parse()?;
             let channels = train_source.channels();
             let size = match args.image_size {
                 0 => crate::dataset::default_image_size(&spec, train_source.as_ref())?,
                 n => n,
             };
-            let config = crate::encoder::EncoderConfig { arch, width: args.width, ..Default::default() }
-                .resolved(channels, size);
+            let config = crate::encoder::EncoderConfig {
+                arch,
+                width: args.width,
+                ..Default::default()
+            }
+            .resolved(channels, size);
             config.validate()?;
             device.seed(args.seed);
             let (mean, std) = InputSpec::default_stats(spec.kind, channels);
-            let input = InputSpec { channels, image_size: size, mean, std };
-            (config.init(&device), input, None, None)
+            let input = InputSpec {
+                channels,
+                image_size: size,
+                mean,
+                std,
+            };
+            let tag = format!("random-{}-w{}-seed{}", arch.name(), args.width, args.seed);
+            let cache = args.cache_dir.clone().map(|dir| (dir, tag));
+            (config.init(&device), input, cache, None)
         }
     };
     let cache = |split: &str| {
         cache_dir.as_ref().map(|(dir, tag)| {
-            dir.join(format!("{}-{split}-{tag}-{}px.feat", spec.kind.name(), input.image_size))
+            dir.join(format!(
+                "{}-{split}-{tag}-{}px.feat",
+                spec.kind.name(),
+                input.image_size
+            ))
         })
     };
     let get = |source: &dyn pretext_data::ImageSource, split: &str| {
@@ -344,7 +423,10 @@ fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &
     if let Some(run) = run {
         use std::io::Write;
         let path = run.join("eval.jsonl");
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
         writeln!(file, "{json}")?;
     }

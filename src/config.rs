@@ -47,6 +47,9 @@ pub struct DataConfig {
     /// Per-channel normalisation standard deviation; empty = the dataset's usual statistics.
     #[serde(default)]
     pub std: Vec<f32>,
+    /// Train on a seeded random subset of this many images (0 = all).
+    #[serde(default)]
+    pub limit: usize,
     /// Skip corrupt images (with a warning and a count) instead of failing.
     #[serde(default)]
     pub skip_corrupt: bool,
@@ -249,7 +252,9 @@ fn apply_override(doc: &mut toml::Table, item: &str) -> Result<()> {
 fn parse_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.into()),
     }
 }
@@ -290,7 +295,10 @@ name = "rotation"
         let err = RunConfig::from_toml(BASE, &["optim.learning_rate=0.3".into()], "cfg.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("learning_rate") && err.contains("cfg.toml"), "{err}");
+        assert!(
+            err.contains("learning_rate") && err.contains("cfg.toml"),
+            "{err}"
+        );
         let err = RunConfig::from_toml(BASE, &["trian.epochs=3".into()], "cfg.toml")
             .unwrap_err()
             .to_string();

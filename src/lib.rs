@@ -7,14 +7,14 @@
 //! ([`method`]) → *trainer* ([`train`]) → *checkpoint* ([`checkpoint`]) → *evaluation*
 //! ([`eval`]).
 
-pub mod encoder;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod device;
+pub mod encoder;
+pub mod eval;
 pub mod head;
 pub mod input;
 pub mod method;
 pub mod train;
-pub mod eval;
-pub mod cli;

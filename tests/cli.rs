@@ -45,20 +45,54 @@ fn pretrain_then_linear_and_knn_evaluation() {
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
     let out = pretext(&[
-        "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--encoder",
-        "convnet-small", "--epochs", "1", "--batch-size", "32", "--out", run_s, "--set",
-        "encoder.width=0.25", "--quiet",
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &data_arg(&data),
+        "--encoder",
+        "convnet-small",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        run_s,
+        "--set",
+        "encoder.width=0.25",
+        "--quiet",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("pretraining done"));
 
-    let out = pretext(&["eval", "linear", "--checkpoint", run_s, "--data", &data_arg(&data)]);
+    let out = pretext(&[
+        "eval",
+        "linear",
+        "--checkpoint",
+        run_s,
+        "--data",
+        &data_arg(&data),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("linear probe top-1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("linear probe top-1"),
+        "{}",
+        stdout(&out)
+    );
     // Features were cached: the kNN evaluation reuses them.
     assert!(std::fs::read_dir(run.join("features")).unwrap().count() >= 2);
 
-    let out = pretext(&["eval", "knn", "--checkpoint", run_s, "--data", &data_arg(&data), "--k", "20", "--json"]);
+    let out = pretext(&[
+        "eval",
+        "knn",
+        "--checkpoint",
+        run_s,
+        "--data",
+        &data_arg(&data),
+        "--k",
+        "20",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let top1 = json["top1"].as_f64().unwrap();
@@ -67,8 +101,17 @@ fn pretrain_then_linear_and_knn_evaluation() {
     assert_eq!(evals.lines().count(), 2);
 
     let out = pretext(&[
-        "eval", "knn", "--random-init", "--encoder", "convnet-small", "--width", "0.25",
-        "--data", &data_arg(&data), "--k", "20",
+        "eval",
+        "knn",
+        "--random-init",
+        "--encoder",
+        "convnet-small",
+        "--width",
+        "0.25",
+        "--data",
+        &data_arg(&data),
+        "--k",
+        "20",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("kNN top-1"));
@@ -83,9 +126,22 @@ fn a_killed_run_resumes_from_its_config() {
     let run_s = run.to_str().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pretext"))
         .args([
-            "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--epochs", "20",
-            "--batch-size", "16", "--out", run_s, "--set", "encoder.width=0.25", "--set",
-            "train.checkpoint_every=2", "--quiet",
+            "pretrain",
+            "--method",
+            "rotation",
+            "--data",
+            &data_arg(&data),
+            "--epochs",
+            "20",
+            "--batch-size",
+            "16",
+            "--out",
+            run_s,
+            "--set",
+            "encoder.width=0.25",
+            "--set",
+            "train.checkpoint_every=2",
+            "--quiet",
         ])
         .spawn()
         .unwrap();
@@ -98,7 +154,12 @@ fn a_killed_run_resumes_from_its_config() {
     child.wait().unwrap();
     assert!(ckpt.exists(), "no checkpoint within 120 s");
     let out = pretext(&[
-        "pretrain", "--config", run.join("config.toml").to_str().unwrap(), "--resume", "--max-steps", "6",
+        "pretrain",
+        "--config",
+        run.join("config.toml").to_str().unwrap(),
+        "--resume",
+        "--max-steps",
+        "6",
         "--quiet",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -115,21 +176,97 @@ fn bad_input_gets_clear_errors() {
     common::write_idx_dataset(&data, 32, 10);
     let d = data_arg(&data);
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["pretrain".into(), "--method".into(), "rotatoin".into(), "--data".into(), d.clone()], "unknown method `rotatoin`"),
-        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--encoder".into(), "resnet19".into()], "resnet19"),
-        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--set".into(), "optim.learnig_rate=1".into()], "learnig_rate"),
-        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), d.clone(), "--set".into(), "method.colour=1".into()], "colour"),
-        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), "fashion-mnist:/no/such/dir".into()], "/no/such/dir"),
-        (vec!["pretrain".into(), "--method".into(), "rotation".into(), "--data".into(), "imagenet:/x".into()], "unknown dataset kind"),
-        (vec!["eval".into(), "linear".into(), "--checkpoint".into(), dir.path().join("nope").display().to_string(), "--data".into(), d.clone()], "nope"),
-        (vec!["pretrain".into(), "--config".into(), "/no/such.toml".into()], "/no/such.toml"),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotatoin".into(),
+                "--data".into(),
+                d.clone(),
+            ],
+            "unknown method `rotatoin`",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                d.clone(),
+                "--encoder".into(),
+                "resnet19".into(),
+            ],
+            "resnet19",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                d.clone(),
+                "--set".into(),
+                "optim.learnig_rate=1".into(),
+            ],
+            "learnig_rate",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                d.clone(),
+                "--set".into(),
+                "method.colour=1".into(),
+            ],
+            "colour",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                "fashion-mnist:/no/such/dir".into(),
+            ],
+            "/no/such/dir",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                "imagenet:/x".into(),
+            ],
+            "unknown dataset kind",
+        ),
+        (
+            vec![
+                "eval".into(),
+                "linear".into(),
+                "--checkpoint".into(),
+                dir.path().join("nope").display().to_string(),
+                "--data".into(),
+                d.clone(),
+            ],
+            "nope",
+        ),
+        (
+            vec!["pretrain".into(), "--config".into(), "/no/such.toml".into()],
+            "/no/such.toml",
+        ),
     ];
     for (args, expected) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = pretext(&args);
         assert!(!out.status.success(), "{args:?} should fail");
         let err = stderr(&out);
-        assert!(err.contains(expected), "{args:?}: expected `{expected}` in: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected `{expected}` in: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
 }
@@ -142,7 +279,10 @@ fn data_inspect_prints_counts_and_classes() {
     let out = pretext(&["data", "inspect", &data_arg(&data)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("50") && text.contains("28") && text.contains("Ankle boot"), "{text}");
+    assert!(
+        text.contains("50") && text.contains("28") && text.contains("Ankle boot"),
+        "{text}"
+    );
     let out = pretext(&["data", "download", "--list"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("cifar10"));

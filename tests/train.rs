@@ -23,7 +23,11 @@ fn config(data: &Path, out: &Path, extra: &[&str]) -> RunConfig {
 }
 
 fn quiet(resume: bool) -> RunOptions {
-    RunOptions { resume, quiet: true }
+    RunOptions {
+        resume,
+        quiet: true,
+        pipeline_only: None,
+    }
 }
 
 #[test]
@@ -39,7 +43,11 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
     assert_eq!(summary.steps, 2);
     assert_eq!(summary.losses.len(), 2);
     // A 4-way classifier starts near ln 4.
-    assert!((summary.losses[0] - 4f64.ln()).abs() < 0.7, "{:?}", summary.losses);
+    assert!(
+        (summary.losses[0] - 4f64.ln()).abs() < 0.7,
+        "{:?}",
+        summary.losses
+    );
     for file in ["config.toml", "metrics.jsonl", "checkpoint.ckpt"] {
         assert!(out.join(file).exists(), "{file}");
     }
@@ -51,8 +59,7 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
     assert_eq!(resolved.data.image_size, 28);
     assert_eq!(resolved.encoder.in_channels, 1);
     // The encoder loads for evaluation.
-    let (header, _encoder) =
-        train::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
+    let (header, _encoder) = train::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
     assert_eq!((header.step, header.method.as_str()), (2, "rotation"));
 }
 
@@ -67,11 +74,15 @@ fn resumed_run_reproduces_the_uninterrupted_losses() {
     assert_eq!(full.losses.len(), 8);
 
     let split = dir.path().join("split");
-    let first = train::pretrain(config(&data, &split, &["train.max_steps=6"]), quiet(false)).unwrap();
+    let first =
+        train::pretrain(config(&data, &split, &["train.max_steps=6"]), quiet(false)).unwrap();
     let second = train::pretrain(config(&data, &split, &[]), quiet(true)).unwrap();
     let mut resumed = first.losses.clone();
     resumed.extend(&second.losses);
-    assert_eq!(resumed, full.losses, "losses must be identical after resume");
+    assert_eq!(
+        resumed, full.losses,
+        "losses must be identical after resume"
+    );
 }
 
 #[test]
@@ -94,6 +105,9 @@ fn existing_runs_are_never_overwritten() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("checkpoint") && err.contains("encoder"), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("encoder"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(out.join("checkpoint.ckpt")).unwrap(), before);
 }

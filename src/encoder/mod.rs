@@ -54,7 +54,10 @@ impl std::str::FromStr for Architecture {
             .map(|(a, _)| *a)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::NAMES.iter().map(|(_, n)| *n).collect();
-                anyhow::anyhow!("unknown encoder `{s}`; known encoders: {}", names.join(", "))
+                anyhow::anyhow!(
+                    "unknown encoder `{s}`; known encoders: {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -263,6 +266,9 @@ mod tests {
     #[test]
     fn unknown_names_are_rejected_with_the_list() {
         let err = "resnet19".parse::<Architecture>().unwrap_err().to_string();
-        assert!(err.contains("resnet19") && err.contains("resnet50"), "{err}");
+        assert!(
+            err.contains("resnet19") && err.contains("resnet50"),
+            "{err}"
+        );
     }
 }

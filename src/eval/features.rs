@@ -45,8 +45,12 @@ impl Features {
         for v in [self.len(), self.dim, self.classes] {
             bytes.extend_from_slice(&(v as u64).to_le_bytes());
         }
-        self.data.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-        self.labels.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        self.data
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        self.labels
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
         crate::train::write_atomic(path, &bytes)
     }
 
@@ -57,7 +61,9 @@ impl Features {
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .with_context(|| format!("cannot read feature cache {}", path.display()))?;
         let word = |i: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(bytes.get(8 * i..8 * i + 8)?.try_into().ok()?))
+            Some(u64::from_le_bytes(
+                bytes.get(8 * i..8 * i + 8)?.try_into().ok()?,
+            ))
         };
         let (Some(n), Some(dim), Some(classes)) = (word(0), word(1), word(2)) else {
             anyhow::bail!("{}: feature cache is truncated", path.display());
@@ -69,9 +75,15 @@ impl Features {
             path.display()
         );
         let floats = |range: std::ops::Range<usize>| -> Vec<[u8; 4]> {
-            bytes[range].chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect()
+            bytes[range]
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect()
         };
-        let data = floats(24..24 + 4 * n * dim).into_iter().map(f32::from_le_bytes).collect();
+        let data = floats(24..24 + 4 * n * dim)
+            .into_iter()
+            .map(f32::from_le_bytes)
+            .collect();
         let labels = floats(24 + 4 * n * dim..bytes.len())
             .into_iter()
             .map(u32::from_le_bytes)
@@ -108,7 +120,10 @@ pub fn extract(
             .into_par_iter()
             .map(|i| {
                 let label = source.label(i).with_context(|| {
-                    format!("{}: image {i} has no label; evaluation needs labels", source.origin())
+                    format!(
+                        "{}: image {i} has no label; evaluation needs labels",
+                        source.origin()
+                    )
                 })?;
                 Ok((input.eval_transform(source.get(i)?), label))
             })
@@ -121,7 +136,12 @@ pub fn extract(
         let batch = Tensor::<4>::from_data(
             TensorData::new(
                 pixels,
-                [end - start, input.channels, input.image_size, input.image_size],
+                [
+                    end - start,
+                    input.channels,
+                    input.image_size,
+                    input.image_size,
+                ],
             ),
             device,
         );
@@ -163,7 +183,6 @@ pub fn extract_cached(
     }
     compute()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -34,9 +34,20 @@ fn normalized(f: &Features, device: &Device) -> Tensor<2> {
 }
 
 /// Top-1 accuracy of weighted kNN classification of `test` by `train`.
-pub fn knn_top1(train: &Features, test: &Features, config: &KnnConfig, device: &Device) -> Result<f64> {
-    ensure!(!train.is_empty() && !test.is_empty(), "kNN needs train and test features");
-    ensure!(train.dim == test.dim, "train and test features differ in dimension");
+pub fn knn_top1(
+    train: &Features,
+    test: &Features,
+    config: &KnnConfig,
+    device: &Device,
+) -> Result<f64> {
+    ensure!(
+        !train.is_empty() && !test.is_empty(),
+        "kNN needs train and test features"
+    );
+    ensure!(
+        train.dim == test.dim,
+        "train and test features differ in dimension"
+    );
     ensure!(config.k > 0, "k must be at least 1");
     let k = config.k.min(train.len());
     let classes = train.classes.max(test.classes);
@@ -46,12 +57,20 @@ pub fn knn_top1(train: &Features, test: &Features, config: &KnnConfig, device: &
     let mut correct = 0usize;
     for start in (0..test.len()).step_by(chunk) {
         let end = (start + chunk).min(test.len());
-        let sims = queries.clone().slice([start..end, 0..test.dim]).matmul(bank.clone());
-        let sims: Vec<f32> = sims.into_data().try_into_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let sims = queries
+            .clone()
+            .slice([start..end, 0..test.dim])
+            .matmul(bank.clone());
+        let sims: Vec<f32> = sims
+            .into_data()
+            .try_into_vec()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         correct += sims
             .par_chunks(train.len())
             .zip(&test.labels[start..end])
-            .filter(|(row, label)| vote(row, &train.labels, k, config.temperature, classes) == **label)
+            .filter(|(row, label)| {
+                vote(row, &train.labels, k, config.temperature, classes) == **label
+            })
             .count();
     }
     Ok(correct as f64 / test.len() as f64)
@@ -107,7 +126,16 @@ mod tests {
             labels: vec![0, 1],
             classes: 2,
         };
-        let acc = knn_top1(&train, &test, &KnnConfig { k: 2, temperature: 0.1 }, &Device::flex()).unwrap();
+        let acc = knn_top1(
+            &train,
+            &test,
+            &KnnConfig {
+                k: 2,
+                temperature: 0.1,
+            },
+            &Device::flex(),
+        )
+        .unwrap();
         assert_eq!(acc, 1.0);
     }
 }

@@ -86,11 +86,23 @@ fn standardizer(train: &Features) -> (Vec<f32>, Vec<f32>) {
 }
 
 impl Design {
-    fn new(f: &Features, rows: &[usize], stats: &(Vec<f32>, Vec<f32>), classes: usize, device: &Device) -> Self {
+    fn new(
+        f: &Features,
+        rows: &[usize],
+        stats: &(Vec<f32>, Vec<f32>),
+        classes: usize,
+        device: &Device,
+    ) -> Self {
         let (mean, std) = stats;
         let mut data = Vec::with_capacity(rows.len() * f.dim);
         for &i in rows {
-            data.extend(f.row(i).iter().zip(mean).zip(std).map(|((v, m), s)| (v - m) / s));
+            data.extend(
+                f.row(i)
+                    .iter()
+                    .zip(mean)
+                    .zip(std)
+                    .map(|((v, m), s)| (v - m) / s),
+            );
         }
         let labels: Vec<u32> = rows.iter().map(|&i| f.labels[i]).collect();
         let mut onehot = vec![0f32; rows.len() * classes];
@@ -192,7 +204,9 @@ pub fn lbfgs(
         }
         let gamma = history
             .back()
-            .map_or(1.0 / dot(&g, &g).sqrt().max(1e-12), |(s, y, _)| dot(s, y) / dot(y, y));
+            .map_or(1.0 / dot(&g, &g).sqrt().max(1e-12), |(s, y, _)| {
+                dot(s, y) / dot(y, y)
+            });
         q.iter_mut().for_each(|v| *v *= gamma);
         for ((s, y, rho), a) in history.iter().zip(alphas.iter().rev()) {
             let b = rho * dot(y, &q);
@@ -206,7 +220,11 @@ pub fn lbfgs(
         }
         let mut step = 1.0;
         let (x_new, f_new, g_new) = loop {
-            let candidate: Vec<f64> = x.iter().zip(&direction).map(|(xi, di)| xi + step * di).collect();
+            let candidate: Vec<f64> = x
+                .iter()
+                .zip(&direction)
+                .map(|(xi, di)| xi + step * di)
+                .collect();
             let (fc, gc) = f(&candidate);
             if fc <= fx + 1e-4 * step * slope || step < 1e-10 {
                 break (candidate, fc, gc);
@@ -234,10 +252,24 @@ pub fn lbfgs(
 }
 
 /// Fits the probe on `train`, choosing λ on a held-out part, and reports test top-1.
-pub fn probe(train: &Features, test: &Features, config: &LinearConfig, device: &Device) -> Result<LinearResult> {
-    ensure!(!train.is_empty() && !test.is_empty(), "linear probe needs train and test features");
-    ensure!(train.dim == test.dim, "train and test features differ in dimension");
-    ensure!(!config.l2_grid.is_empty(), "linear probe needs at least one L2 strength");
+pub fn probe(
+    train: &Features,
+    test: &Features,
+    config: &LinearConfig,
+    device: &Device,
+) -> Result<LinearResult> {
+    ensure!(
+        !train.is_empty() && !test.is_empty(),
+        "linear probe needs train and test features"
+    );
+    ensure!(
+        train.dim == test.dim,
+        "train and test features differ in dimension"
+    );
+    ensure!(
+        !config.l2_grid.is_empty(),
+        "linear probe needs at least one L2 strength"
+    );
     let (dim, classes) = (train.dim, train.classes.max(test.classes));
     let stats = standardizer(train);
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -250,7 +282,12 @@ pub fn probe(train: &Features, test: &Features, config: &LinearConfig, device: &
     let mut validation = Vec::new();
     let mut best: Option<(f64, f64, Vec<f64>)> = None;
     for &l2 in &config.l2_grid {
-        let (w, _) = lbfgs(|w| fit.loss_grad(w, l2, dim, classes), zeros.clone(), config.max_iter, config.tol);
+        let (w, _) = lbfgs(
+            |w| fit.loss_grad(w, l2, dim, classes),
+            zeros.clone(),
+            config.max_iter,
+            config.tol,
+        );
         let acc = val.accuracy(&Model { w: w.clone() }, dim, classes);
         validation.push((l2, acc));
         if best.as_ref().is_none_or(|(_, b, _)| acc > *b) {
@@ -263,7 +300,12 @@ pub fn probe(train: &Features, test: &Features, config: &LinearConfig, device: &
     drop((fit, val));
     let all: Vec<usize> = (0..train.len()).collect();
     let full = Design::new(train, &all, &stats, classes, device);
-    let (w, iterations) = lbfgs(|w| full.loss_grad(w, l2, dim, classes), start, config.max_iter, config.tol);
+    let (w, iterations) = lbfgs(
+        |w| full.loss_grad(w, l2, dim, classes),
+        start,
+        config.max_iter,
+        config.tol,
+    );
     drop(full);
     let test_rows: Vec<usize> = (0..test.len()).collect();
     let test_design = Design::new(test, &test_rows, &stats, classes, device);
@@ -283,8 +325,16 @@ mod tests {
     fn lbfgs_minimises_a_quadratic() {
         // f(x) = Σ i (x_i - i)², minimum at x_i = i.
         let f = |x: &[f64]| {
-            let v = x.iter().enumerate().map(|(i, xi)| (i + 1) as f64 * (xi - i as f64).powi(2)).sum();
-            let g = x.iter().enumerate().map(|(i, xi)| 2.0 * (i + 1) as f64 * (xi - i as f64)).collect();
+            let v = x
+                .iter()
+                .enumerate()
+                .map(|(i, xi)| (i + 1) as f64 * (xi - i as f64).powi(2))
+                .sum();
+            let g = x
+                .iter()
+                .enumerate()
+                .map(|(i, xi)| 2.0 * (i + 1) as f64 * (xi - i as f64))
+                .collect();
             (v, g)
         };
         let (x, iters) = lbfgs(f, vec![10.0; 5], 100, 1e-9);
@@ -306,7 +356,12 @@ mod tests {
             data.extend([centers[c].0 + jitter, centers[c].1 - jitter]);
             labels.push(c as u32);
         }
-        let f = Features { dim: 2, data, labels, classes: 3 };
+        let f = Features {
+            dim: 2,
+            data,
+            labels,
+            classes: 3,
+        };
         let r = probe(&f, &f, &LinearConfig::default(), &Device::flex()).unwrap();
         assert_eq!(r.top1, 1.0);
         assert_eq!(r.validation.len(), 5);

@@ -81,8 +81,12 @@ pub trait Method: Sized + Send + Sync + 'static {
     fn sample(&self, image: Image, rng: &mut SampleRng) -> Self::Sample;
 
     /// Forward pass and loss on a batch of examples.
-    fn step(&self, net: &Network<Self::Head>, batch: &[Self::Sample], device: &Device)
-    -> StepOutput;
+    fn step(
+        &self,
+        net: &Network<Self::Head>,
+        batch: &[Self::Sample],
+        device: &Device,
+    ) -> StepOutput;
 
     /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
     fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {
@@ -130,11 +134,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 pub fn accuracy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [n, _] = logits.dims();
     let predicted = logits.detach().argmax(1).reshape([n]);
-    predicted
-        .equal(labels)
-        .float()
-        .mean()
-        .reshape([1])
+    predicted.equal(labels).float().mean().reshape([1])
 }
 
 #[cfg(test)]
@@ -145,7 +145,8 @@ mod tests {
     fn cross_entropy_matches_a_hand_computed_value() {
         let device = Device::flex();
         // logits [0, ln 3] → p = [1/4, 3/4]; label 1 → -ln(3/4) = 0.2876821
-        let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 3f32.ln()], [1, 2]), &device);
+        let logits =
+            Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 3f32.ln()], [1, 2]), &device);
         let loss = cross_entropy(logits.clone(), label_tensor([1], &device));
         let v: f32 = loss.into_scalar();
         assert!((v - 0.287_682_1).abs() < 1e-6, "{v}");

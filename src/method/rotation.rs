@@ -6,7 +6,9 @@
 //! paper found feeding all four rotations of an image in the same batch better than sampling
 //! one rotation per image.
 
-use super::{Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, label_tensor, stack_images};
+use super::{
+    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, label_tensor, stack_images,
+};
 use crate::encoder::EncoderConfig;
 use crate::head::Mlp;
 use crate::input::InputSpec;
@@ -81,7 +83,9 @@ impl Method for Rotation {
     fn step(&self, net: &Network<Mlp>, batch: &[RotationSample], device: &Device) -> StepOutput {
         let shape = batch.first().map_or([0; 3], |s| s.shape);
         let images = stack_images(
-            batch.iter().flat_map(|s| s.rotations.iter().map(Vec::as_slice)),
+            batch
+                .iter()
+                .flat_map(|s| s.rotations.iter().map(Vec::as_slice)),
             shape,
             device,
         );
@@ -131,7 +135,11 @@ mod tests {
         let sample = method.sample(image.clone(), &mut rng);
         assert_eq!(sample.rotations[0], image.data);
         for k in 0..4 {
-            assert_eq!(sample.rotations[k], rot90(&image, k as i32).data, "label {k}");
+            assert_eq!(
+                sample.rotations[k],
+                rot90(&image, k as i32).data,
+                "label {k}"
+            );
         }
         assert_ne!(sample.rotations[1], sample.rotations[0]);
     }

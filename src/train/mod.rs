@@ -21,8 +21,8 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use pretext_data::loader::{self, LoaderConfig};
 use pretext_data::ImageSource;
+use pretext_data::loader::{self, LoaderConfig};
 use progress::{MetricsLine, Reporter};
 use schedule::WarmupCosine;
 use std::path::PathBuf;
@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub resume: bool,
     /// No progress bar or progress lines (metrics are still written).
     pub quiet: bool,
+    /// Only measure the data pipeline: build this many batches with the method's
+    /// augmentations, train nothing and write nothing.
+    pub pipeline_only: Option<u64>,
 }
 
 /// What a finished (or step-limited) run reports.
@@ -52,10 +55,13 @@ pub struct RunSummary {
 
 /// Runs (or resumes) the pretraining `config` describes.
 pub fn pretrain(config: RunConfig, options: RunOptions) -> Result<RunSummary> {
-    let source = crate::dataset::open(
-        &config.data.dataset,
-        config.data.split,
-        config.data.skip_corrupt,
+    let data = &config.data;
+    let source = crate::dataset::open_subset(
+        &data.dataset,
+        data.split,
+        data.skip_corrupt,
+        data.limit,
+        config.train.seed,
     )?;
     let name = config.method.name.clone();
     registry::dispatch(
@@ -74,217 +80,275 @@ struct Pretrain {
     source: Arc<dyn ImageSource>,
 }
 
+/// A configuration with every default and data-dependent choice made, and the method built.
+struct Resolved<M: Method> {
+    config: RunConfig,
+    /// The TOML text of `config`, written to the run directory and into checkpoints.
+    text: String,
+    method: Arc<M>,
+    encoder: EncoderConfig,
+    input: InputSpec,
+    source: Arc<dyn ImageSource>,
+}
+
 impl MethodJob for Pretrain {
     type Output = Result<RunSummary>;
 
     fn run<M: Method>(self) -> Result<RunSummary> {
-        let Pretrain {
-            mut config,
-            options,
-            source,
-        } = self;
-        let data = &config.data;
-        let image_size = match data.image_size {
-            0 => crate::dataset::default_image_size(&data.dataset, source.as_ref())?,
-            n => n,
-        };
-        let encoder_channels = match config.encoder.in_channels {
-            0 => source.channels(),
-            n => n,
-        };
-        let (mean, std) = if data.mean.is_empty() {
-            InputSpec::default_stats(data.dataset.kind, encoder_channels)
-        } else {
-            (data.mean.clone(), data.std.clone())
-        };
-        ensure!(
-            mean.len() == encoder_channels,
-            "data.mean has {} values but the encoder takes {encoder_channels} channels",
-            mean.len()
-        );
-        let data_input = InputSpec {
-            channels: encoder_channels,
-            image_size,
-            mean,
-            std,
-        };
-        let method_config: M::Config = toml::Value::Table(config.method.options.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                anyhow::anyhow!("[method] options of `{}`: {}", config.method.name, e.message())
-            })?;
-        let encoder_config = config.encoder.clone().resolved(encoder_channels, image_size);
-        let context = MethodContext {
-            encoder: encoder_config.clone(),
-            input: data_input.clone(),
-        };
-        let method = Arc::new(M::new(method_config, &context)?);
-        let input = method.input_spec(data_input);
-        let encoder_config = EncoderConfig {
-            in_channels: input.channels,
-            ..encoder_config
-        };
-        encoder_config.validate()?;
-
-        // The resolved configuration: every default and data-dependent choice written out.
-        config.encoder = encoder_config.clone();
-        config.data.image_size = image_size;
-        config.data.mean = input.mean.clone();
-        config.data.std = input.std.clone();
-        config.method.options = toml::Table::try_from(method.config())?;
-        let resolved = config.to_toml()?;
-
-        let out = config.train.out.clone();
-        let ckpt_path = out.join(checkpoint::FILE_NAME);
-        let previous = if options.resume {
-            ensure!(
-                ckpt_path.exists(),
-                "cannot resume: {} does not exist",
-                ckpt_path.display()
-            );
-            Some(Checkpoint::load(&ckpt_path)?)
-        } else {
-            if ckpt_path.exists() {
-                bail!(
-                    "{} already holds a run; pass --resume to continue it or choose another --out",
-                    out.display()
-                );
-            }
-            None
-        };
-        if let Some(previous) = &previous {
-            ensure!(
-                previous.header.method == config.method.name
-                    && previous.header.encoder == encoder_config,
-                "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
-                ckpt_path.display(),
-                previous.header.method,
-                previous.header.encoder
-            );
+        let resolved = resolve::<M>(self.config, self.source)?;
+        match self.options.pipeline_only {
+            Some(batches) => pipeline_throughput(&resolved, batches),
+            None => train(resolved, &self.options),
         }
-        std::fs::create_dir_all(&out)
-            .with_context(|| format!("cannot create run directory {}", out.display()))?;
-        write_atomic(&out.join("config.toml"), resolved.as_bytes())?;
-
-        let device = crate::device::parse(&config.train.device)?.autodiff();
-        device.seed(config.train.seed);
-        let mut net = Network {
-            encoder: encoder_config.init(&device),
-            head: method.init_head(&encoder_config, &device),
-        };
-        let mut optimizer = optim::build(&config.optim);
-        let mut step = 0;
-        if let Some(previous) = previous {
-            net.encoder = load_record(net.encoder, previous.encoder, &ckpt_path)?;
-            net.head = load_record(net.head, previous.head, &ckpt_path)?;
-            optimizer = optimizer
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(previous.optimizer))
-                .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", ckpt_path.display()))?;
-            step = previous.header.step;
-        }
-
-        let batch_size = config.train.batch_size;
-        let steps_per_epoch = loader::steps_per_epoch(source.len(), batch_size, true) as u64;
-        ensure!(
-            steps_per_epoch > 0,
-            "the dataset has {} images, fewer than one batch of {batch_size}",
-            source.len()
-        );
-        let total = config.train.epochs * steps_per_epoch;
-        let end = match config.train.max_steps {
-            0 => total,
-            n => n.min(total),
-        };
-        let schedule = WarmupCosine {
-            base: config.optim.lr,
-            min: config.optim.min_lr,
-            warmup: (config.optim.warmup_epochs * steps_per_epoch as f64).round() as u64,
-            total,
-        };
-        let mut summary = RunSummary {
-            out: out.clone(),
-            steps: step,
-            losses: Vec::new(),
-            images_per_sec: 0.0,
-        };
-        if step >= end {
-            return Ok(summary);
-        }
-
-        let channels = input.channels;
-        let sampler = Arc::clone(&method);
-        let batches = loader::spawn(
-            Arc::clone(&source),
-            LoaderConfig {
-                batch_size,
-                seed: config.train.seed,
-                shuffle: true,
-                drop_last: true,
-                prefetch: config.data.prefetch.max(1),
-                start_epoch: step / steps_per_epoch,
-                start_step: (step % steps_per_epoch) as usize,
-                epochs: Some(config.train.epochs),
-                skip_errors: config.data.skip_corrupt,
-                threads: None,
-            },
-            move |image, rng, _index| sampler.sample(image.to_channels(channels), rng),
-        );
-        let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, end, options.quiet)?;
-        let started = std::time::Instant::now();
-        let log_every = config.train.log_every.max(1);
-        let write_checkpoint = |net: &Network<M::Head>, optimizer: &burn::optim::ModuleOptimizer, step: u64| {
-            save_checkpoint(net, optimizer, &ckpt_path, Header {
-                method: config.method.name.clone(),
-                encoder: encoder_config.clone(),
-                input: input.clone(),
-                step,
-                config: resolved.clone(),
-            })
-        };
-        for batch in batches {
-            let batch = batch?;
-            let lr = schedule.at(step);
-            let output = method.step(&net, &batch.samples, &device);
-            let loss = f64::from(output.loss.clone().into_scalar::<f32>());
-            if !loss.is_finite() {
-                bail!(
-                    "loss became {loss} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
-                    out.display()
-                );
-            }
-            let grads = GradientsParams::from_grads(output.loss.backward(), &net);
-            net = optimizer.step(lr, net, grads);
-            step += 1;
-            net = method.after_step(net, Progress { step, total_steps: total });
-            summary.losses.push(loss);
-            reporter.add_images(batch.samples.len() as u64);
-            let mut line = (step % log_every == 0 || step == end).then(|| MetricsLine {
-                step,
-                epoch: batch.epoch,
-                loss,
-                lr,
-                images_per_sec: 0.0,
-                extra: output
-                    .metrics
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>())))
-                    .collect(),
-            });
-            reporter.step(step, line.as_mut())?;
-            let every = config.train.checkpoint_every;
-            if step == end || (every > 0 && step % every == 0) {
-                write_checkpoint(&net, &optimizer, step)?;
-            }
-            if step >= end {
-                break;
-            }
-        }
-        reporter.finish();
-        summary.steps = step;
-        summary.images_per_sec =
-            (summary.losses.len() * batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        Ok(summary)
     }
+}
+
+fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Result<Resolved<M>> {
+    let data = &config.data;
+    let image_size = match data.image_size {
+        0 => crate::dataset::default_image_size(&data.dataset, source.as_ref())?,
+        n => n,
+    };
+    let encoder_channels = match config.encoder.in_channels {
+        0 => source.channels(),
+        n => n,
+    };
+    let (mean, std) = if data.mean.is_empty() {
+        InputSpec::default_stats(data.dataset.kind, encoder_channels)
+    } else {
+        (data.mean.clone(), data.std.clone())
+    };
+    ensure!(
+        mean.len() == encoder_channels,
+        "data.mean has {} values but the encoder takes {encoder_channels} channels",
+        mean.len()
+    );
+    let data_input = InputSpec {
+        channels: encoder_channels,
+        image_size,
+        mean,
+        std,
+    };
+    let method_config: M::Config = toml::Value::Table(config.method.options.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            anyhow::anyhow!(
+                "[method] options of `{}`: {}",
+                config.method.name,
+                e.message()
+            )
+        })?;
+    let encoder = config
+        .encoder
+        .clone()
+        .resolved(encoder_channels, image_size);
+    let context = MethodContext {
+        encoder: encoder.clone(),
+        input: data_input.clone(),
+    };
+    let method = Arc::new(M::new(method_config, &context)?);
+    let input = method.input_spec(data_input);
+    let encoder = EncoderConfig {
+        in_channels: input.channels,
+        ..encoder
+    };
+    encoder.validate()?;
+    config.encoder = encoder.clone();
+    config.data.image_size = image_size;
+    config.data.mean = input.mean.clone();
+    config.data.std = input.std.clone();
+    config.method.options = toml::Table::try_from(method.config())?;
+    Ok(Resolved {
+        text: config.to_toml()?,
+        config,
+        method,
+        encoder,
+        input,
+        source,
+    })
+}
+
+/// Steps in one epoch (the last partial batch is dropped, as SSL trainers do).
+fn steps_per_epoch<M: Method>(r: &Resolved<M>) -> Result<u64> {
+    let batch_size = r.config.train.batch_size;
+    let steps = loader::steps_per_epoch(r.source.len(), batch_size, true) as u64;
+    ensure!(
+        steps > 0,
+        "the dataset has {} images, fewer than one batch of {batch_size}",
+        r.source.len()
+    );
+    Ok(steps)
+}
+
+/// The data loader of a run, starting at optimiser step `step`.
+fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<M::Sample>> {
+    let steps_per_epoch = steps_per_epoch(r)?;
+    let channels = r.input.channels;
+    let sampler = Arc::clone(&r.method);
+    Ok(loader::spawn(
+        Arc::clone(&r.source),
+        LoaderConfig {
+            batch_size: r.config.train.batch_size,
+            seed: r.config.train.seed,
+            shuffle: true,
+            drop_last: true,
+            prefetch: r.config.data.prefetch.max(1),
+            start_epoch: step / steps_per_epoch,
+            start_step: (step % steps_per_epoch) as usize,
+            epochs: Some(r.config.train.epochs),
+            skip_errors: r.config.data.skip_corrupt,
+            threads: None,
+        },
+        move |image, rng, _index| sampler.sample(image.to_channels(channels), rng),
+    ))
+}
+
+/// Images per second the data pipeline alone delivers (decode, augment, build the method's
+/// inputs), over `count` batches.
+fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSummary> {
+    let started = std::time::Instant::now();
+    let mut images = 0;
+    for batch in batches(r, 0)?.take(count as usize) {
+        images += batch?.samples.len();
+    }
+    Ok(RunSummary {
+        out: r.config.train.out.clone(),
+        steps: 0,
+        losses: Vec::new(),
+        images_per_sec: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}
+
+fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> {
+    let config = &r.config;
+    let out = config.train.out.clone();
+    let ckpt_path = out.join(checkpoint::FILE_NAME);
+    let previous = if options.resume {
+        ensure!(
+            ckpt_path.exists(),
+            "cannot resume: {} does not exist",
+            ckpt_path.display()
+        );
+        let previous = Checkpoint::load(&ckpt_path)?;
+        ensure!(
+            previous.header.method == config.method.name && previous.header.encoder == r.encoder,
+            "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
+            ckpt_path.display(),
+            previous.header.method,
+            previous.header.encoder
+        );
+        Some(previous)
+    } else {
+        if ckpt_path.exists() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                out.display()
+            );
+        }
+        None
+    };
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create run directory {}", out.display()))?;
+    write_atomic(&out.join("config.toml"), r.text.as_bytes())?;
+
+    let device = crate::device::parse(&config.train.device)?.autodiff();
+    device.seed(config.train.seed);
+    let mut net = Network {
+        encoder: r.encoder.init(&device),
+        head: r.method.init_head(&r.encoder, &device),
+    };
+    let mut optimizer = optim::build(&config.optim);
+    let mut step = 0;
+    if let Some(previous) = previous {
+        net.encoder = load_record(net.encoder, previous.encoder, &ckpt_path)?;
+        net.head = load_record(net.head, previous.head, &ckpt_path)?;
+        optimizer = optimizer
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(previous.optimizer))
+            .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", ckpt_path.display()))?;
+        step = previous.header.step;
+    }
+
+    let steps_per_epoch = steps_per_epoch(&r)?;
+    let total = config.train.epochs * steps_per_epoch;
+    let end = match config.train.max_steps {
+        0 => total,
+        n => n.min(total),
+    };
+    let schedule = WarmupCosine {
+        base: config.optim.lr,
+        min: config.optim.min_lr,
+        warmup: (config.optim.warmup_epochs * steps_per_epoch as f64).round() as u64,
+        total,
+    };
+    let mut summary = RunSummary {
+        out: out.clone(),
+        steps: step,
+        losses: Vec::new(),
+        images_per_sec: 0.0,
+    };
+    if step >= end {
+        return Ok(summary);
+    }
+
+    let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, end, options.quiet)?;
+    let started = std::time::Instant::now();
+    let log_every = config.train.log_every.max(1);
+    let header = |step| Header {
+        method: config.method.name.clone(),
+        encoder: r.encoder.clone(),
+        input: r.input.clone(),
+        step,
+        config: r.text.clone(),
+    };
+    for batch in batches(&r, step)? {
+        let batch = batch?;
+        let lr = schedule.at(step);
+        let output = r.method.step(&net, &batch.samples, &device);
+        let loss = f64::from(output.loss.clone().into_scalar::<f32>());
+        if !loss.is_finite() {
+            bail!(
+                "loss became {loss} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
+                out.display()
+            );
+        }
+        let grads = GradientsParams::from_grads(output.loss.backward(), &net);
+        net = optimizer.step(lr, net, grads);
+        step += 1;
+        net = r.method.after_step(
+            net,
+            Progress {
+                step,
+                total_steps: total,
+            },
+        );
+        summary.losses.push(loss);
+        reporter.add_images(batch.samples.len() as u64);
+        let mut line = (step % log_every == 0 || step == end).then(|| MetricsLine {
+            step,
+            epoch: batch.epoch,
+            loss,
+            lr,
+            images_per_sec: 0.0,
+            extra: output
+                .metrics
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>())))
+                .collect(),
+        });
+        reporter.step(step, line.as_mut())?;
+        let every = config.train.checkpoint_every;
+        if step == end || (every > 0 && step % every == 0) {
+            save_checkpoint(&net, &optimizer, &ckpt_path, header(step))?;
+        }
+        if step >= end {
+            break;
+        }
+    }
+    reporter.finish();
+    summary.steps = step;
+    summary.images_per_sec = (summary.losses.len() * config.train.batch_size) as f64
+        / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(summary)
 }
 
 fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> Result<T> {
@@ -328,7 +392,10 @@ fn save_checkpoint<H: Module>(
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)?;
@@ -349,4 +416,3 @@ pub fn load_encoder(
     let encoder = load_record(header.encoder.init(device), bytes, &file)?;
     Ok((header, encoder))
 }
-

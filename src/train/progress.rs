@@ -28,6 +28,7 @@ pub struct MetricsLine {
 /// Reports progress on the terminal and appends metrics to the run directory.
 pub struct Reporter {
     bar: Option<ProgressBar>,
+    quiet: bool,
     metrics: std::fs::File,
     total: u64,
     window_start: Instant,
@@ -59,6 +60,7 @@ impl Reporter {
         });
         Ok(Reporter {
             bar,
+            quiet,
             metrics,
             total,
             window_start: Instant::now(),
@@ -98,6 +100,7 @@ impl Reporter {
         );
         match &self.bar {
             Some(bar) => bar.set_message(message),
+            None if self.quiet => {}
             None => {
                 let done = step.saturating_sub(self.start_step) as f64;
                 let rate = done / self.started.elapsed().as_secs_f64().max(1e-9);
@@ -111,14 +114,6 @@ impl Reporter {
             }
         }
         Ok(())
-    }
-
-    /// Prints a message without breaking the bar.
-    pub fn println(&self, message: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(message),
-            None => eprintln!("{message}"),
-        }
     }
 
     /// Removes the bar.

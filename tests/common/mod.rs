@@ -56,7 +56,13 @@ pub fn write_idx_dataset(dir: &Path, train: usize, test: usize) {
             .enumerate()
             .flat_map(|(i, &c)| pattern(c, offset + i as u32))
             .collect();
-        write_gz(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), &idx_images(n, &pixels));
-        write_gz(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), &idx_labels(&labels));
+        write_gz(
+            &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &idx_images(n, &pixels),
+        );
+        write_gz(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &idx_labels(&labels),
+        );
     }
 }

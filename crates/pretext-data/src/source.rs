@@ -177,3 +177,48 @@ pub fn open(
         )?)),
     }
 }
+
+/// The first `limit` images of a fixed random permutation of another source (seeded), for
+/// small training budgets that still see every class.
+pub struct Subset {
+    inner: Box<dyn ImageSource>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// A random subset of `limit` images of `inner` chosen with `seed` (all images when
+    /// `limit` is at least the source's size, in their original order).
+    pub fn new(inner: Box<dyn ImageSource>, limit: usize, seed: u64) -> Self {
+        let n = inner.len();
+        let indices = if limit >= n {
+            (0..n).collect()
+        } else {
+            let mut all = crate::loader::epoch_order(n, seed, u64::MAX, true);
+            all.truncate(limit);
+            all.sort_unstable();
+            all
+        };
+        Subset { inner, indices }
+    }
+}
+
+impl ImageSource for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn get(&self, index: usize) -> Result<Image, DataError> {
+        self.inner.get(self.indices[index])
+    }
+    fn label(&self, index: usize) -> Option<u32> {
+        self.inner.label(self.indices[index])
+    }
+    fn classes(&self) -> Option<&[String]> {
+        self.inner.classes()
+    }
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
+    fn origin(&self) -> String {
+        format!("{} (subset of {})", self.inner.origin(), self.indices.len())
+    }
+}
