@@ -261,8 +261,10 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => {
             let spec: DataSpec = data.parse()?;
             let split = parse_split(&split)?;
-            let source = crate::dataset::open(&spec, split, skip_corrupt)?;
-            print!("{}", pretext_data::inspect::inspect(source.as_ref())?);
+            let options = pretext_data::source::OpenOptions { skip_corrupt };
+            let report = pretext_data::inspect::inspect_spec(&spec, split, &options)
+                .with_context(|| format!("cannot inspect {spec}"))?;
+            print!("{report}");
             Ok(())
         }
     }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # pretext
 //!
 //! Self-supervised pretraining of vision encoders from unlabeled images, and their transfer to

@@ -283,6 +283,13 @@ fn data_inspect_prints_counts_and_classes() {
         text.contains("50") && text.contains("28") && text.contains("Ankle boot"),
         "{text}"
     );
+    let out = pretext(&[
+        "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--batch-size", "8",
+        "--pipeline-only", "3", "--out", dir.path().join("never").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("data pipeline:"), "{}", stdout(&out));
+    assert!(!dir.path().join("never").exists(), "--pipeline-only writes nothing");
     let out = pretext(&["data", "download", "--list"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("cifar10"));

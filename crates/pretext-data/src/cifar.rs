@@ -311,30 +311,8 @@ impl ImageSource for CifarDataset {
 
 /// The folder holding the batch files: `path` itself or `path/<layout.folder>`.
 fn locate(path: &Path, layout: &Layout) -> Result<PathBuf, DataError> {
-    let has_data = |p: &Path| {
-        layout
-            .train
-            .iter()
-            .chain(layout.test)
-            .any(|n| p.join(n).is_file())
-    };
-    if has_data(path) {
-        return Ok(path.to_path_buf());
-    }
-    let nested = path.join(layout.folder);
-    if has_data(&nested) {
-        return Ok(nested);
-    }
-    Err(DataError::io(
-        path,
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "no {} binary files ({}, {}) in this folder or in {}/ below it",
-                layout.name, layout.train[0], layout.test[0], layout.folder
-            ),
-        ),
-    ))
+    let markers: Vec<&str> = layout.train.iter().chain(layout.test).copied().collect();
+    crate::source::locate_folder(path, layout.folder, &markers, layout.name)
 }
 
 /// Class names from the names file when present, else the official list.

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Data side of pretext: image sources (datasets), downloads and CPU augmentations.
 //!
 //! The data flow of pretext is *dataset → augmentation → method → trainer → checkpoint →
@@ -10,10 +11,15 @@ pub mod cifar;
 pub mod download;
 pub mod error;
 pub mod folder;
+pub mod grid;
 pub mod idx;
 pub mod image;
 pub mod inspect;
+pub mod lab;
 pub mod loader;
+pub mod masks;
+pub mod patches;
+pub mod permutations;
 pub mod rng;
 pub mod source;
 pub mod stl10;

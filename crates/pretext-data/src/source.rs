@@ -178,6 +178,32 @@ pub fn open(
     }
 }
 
+/// The folder that holds a binary dataset's files: `path` itself when one of `markers` is in
+/// it, else `path/subfolder` (the folder the official archive extracts to).
+pub(crate) fn locate_folder(
+    path: &std::path::Path,
+    subfolder: &str,
+    markers: &[&str],
+    what: &str,
+) -> Result<PathBuf, DataError> {
+    let has_data = |p: &std::path::Path| markers.iter().any(|n| p.join(n).is_file());
+    for candidate in [path.to_path_buf(), path.join(subfolder)] {
+        if has_data(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(DataError::io(
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no {what} binary files ({}) in this folder or in {subfolder}/ below it",
+                markers.join(", ")
+            ),
+        ),
+    ))
+}
+
 /// The first `limit` images of a fixed random permutation of another source (seeded), for
 /// small training budgets that still see every class.
 pub struct Subset {
@@ -220,5 +246,62 @@ impl ImageSource for Subset {
     }
     fn origin(&self) -> String {
         format!("{} (subset of {})", self.inner.origin(), self.indices.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Numbers(usize);
+
+    impl ImageSource for Numbers {
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn get(&self, index: usize) -> Result<Image, DataError> {
+            Ok(Image::filled(1, 1, 1, index as f32))
+        }
+        fn label(&self, index: usize) -> Option<u32> {
+            Some(index as u32)
+        }
+        fn classes(&self) -> Option<&[String]> {
+            None
+        }
+        fn channels(&self) -> usize {
+            1
+        }
+        fn origin(&self) -> String {
+            "numbers".into()
+        }
+    }
+
+    #[test]
+    fn subsets_are_seeded_distinct_and_keep_labels() {
+        let a = Subset::new(Box::new(Numbers(100)), 10, 7);
+        let b = Subset::new(Box::new(Numbers(100)), 10, 7);
+        let c = Subset::new(Box::new(Numbers(100)), 10, 8);
+        assert_eq!(a.len(), 10);
+        assert_eq!(a.indices, b.indices);
+        assert_ne!(a.indices, c.indices);
+        let mut seen = a.indices.clone();
+        seen.dedup();
+        assert_eq!(seen.len(), 10);
+        for i in 0..10 {
+            assert_eq!(a.label(i), Some(a.indices[i] as u32));
+            assert_eq!(a.get(i).unwrap().data[0], a.indices[i] as f32);
+        }
+        assert_eq!(Subset::new(Box::new(Numbers(5)), 10, 0).len(), 5);
+    }
+
+    #[test]
+    fn specs_parse_and_print() {
+        let spec: DataSpec = "fashion-mnist:/a/b".parse().unwrap();
+        assert_eq!(spec.kind, DatasetKind::FashionMnist);
+        assert_eq!(spec.to_string(), "fashion-mnist:/a/b");
+        let err = "imagenet:/x".parse::<DataSpec>().unwrap_err().to_string();
+        assert!(err.contains("unknown dataset kind `imagenet`"), "{err}");
+        assert!("nocolon".parse::<DataSpec>().is_err());
+        assert!("folder:".parse::<DataSpec>().is_err());
     }
 }

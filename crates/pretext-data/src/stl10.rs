@@ -167,27 +167,8 @@ fn decode_column_major(buf: &[u8]) -> Image {
 
 /// The folder holding the binary files: `path` itself or `path/stl10_binary`.
 fn locate(path: &Path) -> Result<PathBuf, DataError> {
-    let has_data = |p: &Path| {
-        ["train_X.bin", "test_X.bin", "unlabeled_X.bin"]
-            .iter()
-            .any(|n| p.join(n).is_file())
-    };
-    if has_data(path) {
-        return Ok(path.to_path_buf());
-    }
-    let nested = path.join(FOLDER);
-    if has_data(&nested) {
-        return Ok(nested);
-    }
-    Err(DataError::io(
-        path,
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "no STL-10 binary files (train_X.bin, test_X.bin, unlabeled_X.bin) in this folder or in {FOLDER}/ below it"
-            ),
-        ),
-    ))
+    let markers = ["train_X.bin", "test_X.bin", "unlabeled_X.bin"];
+    crate::source::locate_folder(path, FOLDER, &markers, "STL-10")
 }
 
 /// Opens an image file and checks its length is a non-zero whole number of images.
