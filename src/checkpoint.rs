@@ -153,6 +153,7 @@ mod tests {
                 method: "rotation".into(),
                 encoder: EncoderConfig::default(),
                 input: InputSpec {
+                    space: crate::input::InputSpace::Native,
                     channels: 1,
                     image_size: 28,
                     mean: vec![0.5],

@@ -31,6 +31,53 @@ pub enum Command {
     /// Download or inspect datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Draw a method's task and the network's answers as a PNG grid.
+    Show(ShowArgs),
+    /// Generate a jigsaw permutation set (Noroozi & Favaro 2016, Algorithm 1).
+    Permutations(PermutationArgs),
+}
+
+/// `pretext show`.
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// A run directory or checkpoint file: shows its method with its trained network.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Method to show with a freshly initialised network (when no --checkpoint is given).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Dataset as KIND:PATH (default: the checkpoint's).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Any config key, as for pretrain.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Number of examples.
+    #[arg(long, default_value_t = 8)]
+    pub count: usize,
+    /// PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `pretext permutations`.
+#[derive(Args, Debug)]
+pub struct PermutationArgs {
+    /// Number of permutations (fewer come out when --min-distance leaves no candidates).
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// Minimum Hamming distance between any two permutations.
+    #[arg(long, default_value_t = 0)]
+    pub min_distance: usize,
+    /// How each next permutation is chosen: maximal (the paper's), average or minimal.
+    #[arg(long, default_value = "maximal")]
+    pub selection: String,
+    /// Seed (the first permutation and ties are random).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// File to write; training reads it with --set method.permutations=FILE.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `pretext pretrain`.
@@ -91,6 +138,28 @@ pub enum EvalCommand {
     Linear(EvalArgs),
     /// Weighted k-nearest-neighbour classification on frozen features, test top-1.
     Knn(KnnArgs),
+    /// The checkpoint's own pretext task (e.g. jigsaw accuracy) on held-out images.
+    Task(TaskArgs),
+}
+
+/// `pretext eval task`.
+#[derive(Args, Debug)]
+pub struct TaskArgs {
+    /// A run directory or checkpoint file.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset as KIND:PATH (default: the run's own).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Split: train, test, unlabeled, train-unlabeled.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate on a seeded random subset of this many images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What to evaluate and on which data.
@@ -166,6 +235,32 @@ pub enum DataCommand {
         /// List the datasets that can be downloaded.
         #[arg(long)]
         list: bool,
+    },
+    /// Cut a folder of large photos into random square crops (train/ and held-out test/).
+    Crops {
+        /// Folder of photos (searched recursively).
+        source: PathBuf,
+        /// Folder to write `train/` and `test/` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Crop side in pixels.
+        #[arg(long, default_value_t = 96)]
+        size: usize,
+        /// Crops per photo.
+        #[arg(long, default_value_t = 40)]
+        per_image: usize,
+        /// Largest zoom-out (the photo's shorter side is resized to size × [1, zoom]).
+        #[arg(long, default_value_t = 4.0)]
+        max_zoom: f32,
+        /// Fraction of photos held out for test/.
+        #[arg(long, default_value_t = 0.1)]
+        test_fraction: f64,
+        /// Seed of positions and zooms.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Skip unreadable photos instead of failing.
+        #[arg(long)]
+        skip_corrupt: bool,
     },
     /// Print counts, image sizes and classes of a dataset.
     Inspect {
@@ -252,6 +347,88 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let path = pretext_data::download::download(&name, &dest, &options)?;
             println!("{name} is ready: use --data {name}:{}", path.display());
+            Ok(())
+        }
+        Command::Eval(EvalCommand::Task(args)) => {
+            let mut overrides = Vec::new();
+            if let Some(data) = &args.data {
+                overrides.push(format!(
+                    "data.dataset={}",
+                    toml::Value::String(data.clone())
+                ));
+            }
+            let split = parse_split(&args.split)?;
+            let metrics = train::eval_task(&args.checkpoint, &overrides, split, args.limit)?;
+            let json: serde_json::Map<String, serde_json::Value> = metrics
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                .chain([("eval".to_string(), serde_json::json!("task"))])
+                .collect();
+            let json = serde_json::Value::Object(json);
+            if args.json {
+                println!("{json}");
+            } else {
+                let text: Vec<String> =
+                    metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+                println!("pretext task on {} split: {}", args.split, text.join(", "));
+            }
+            let run = if args.checkpoint.is_dir() {
+                args.checkpoint.clone()
+            } else {
+                args.checkpoint
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf()
+            };
+            append_eval(&run, &json)
+        }
+        Command::Show(args) => show(args),
+        Command::Permutations(args) => {
+            use pretext_data::permutations::{PermutationSet, Selection};
+            let selection: Selection = toml::Value::String(args.selection.clone())
+                .try_into()
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "unknown selection `{}`; use maximal, average or minimal",
+                        args.selection
+                    )
+                })?;
+            let set =
+                PermutationSet::generate(args.count, args.min_distance, selection, args.seed)?;
+            println!("{}", set.describe());
+            if let Some(out) = &args.out {
+                set.save(out)?;
+                println!("written to {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Data(DataCommand::Crops {
+            source,
+            out,
+            size,
+            per_image,
+            max_zoom,
+            test_fraction,
+            seed,
+            skip_corrupt,
+        }) => {
+            let options = pretext_data::prepare::CropOptions {
+                size,
+                per_image,
+                max_zoom,
+                test_fraction,
+                seed,
+                skip_corrupt,
+            };
+            let report = pretext_data::prepare::random_crops(&source, &out, &options)?;
+            println!(
+                "{} photos → {} training and {} test crops of {size}×{size} in {}; use --data folder:{}",
+                report.photos,
+                report.train,
+                report.test,
+                out.display(),
+                out.display()
+            );
             Ok(())
         }
         Command::Data(DataCommand::Inspect {
@@ -347,6 +524,42 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn show(args: ShowArgs) -> Result<()> {
+    let mut overrides = Vec::new();
+    if let Some(method) = &args.method {
+        overrides.push(format!(
+            "method.name={}",
+            toml::Value::String(method.clone())
+        ));
+    }
+    if let Some(data) = &args.data {
+        overrides.push(format!(
+            "data.dataset={}",
+            toml::Value::String(data.clone())
+        ));
+    }
+    overrides.extend(args.set.iter().cloned());
+    let (config, checkpoint) = match &args.checkpoint {
+        Some(path) => {
+            let file = crate::checkpoint::resolve(path);
+            let (header, _) = crate::checkpoint::Checkpoint::load_encoder(&file)?;
+            (
+                RunConfig::from_toml(&header.config, &overrides, &file.display().to_string())?,
+                Some(file),
+            )
+        }
+        None => {
+            if args.method.is_none() || args.data.is_none() {
+                bail!("show needs --checkpoint, or --method and --data");
+            }
+            (RunConfig::from_toml("", &overrides, "command line")?, None)
+        }
+    };
+    train::show(config, checkpoint.as_deref(), args.count, &args.out)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
 /// Features of the train and test splits for an evaluation, and the run directory if any.
 fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>)> {
     let spec: DataSpec = args.data.parse()?;
@@ -386,6 +599,7 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
             device.seed(args.seed);
             let (mean, std) = InputSpec::default_stats(spec.kind, channels);
             let input = InputSpec {
+                space: crate::input::InputSpace::Native,
                 channels,
                 image_size: size,
                 mean,
@@ -422,15 +636,21 @@ fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &
     } else {
         println!("{line}");
     }
-    if let Some(run) = run {
-        use std::io::Write;
-        let path = run.join("eval.jsonl");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(file, "{json}")?;
+    match run {
+        Some(run) => append_eval(run, json),
+        None => Ok(()),
     }
+}
+
+/// Appends an evaluation result to the run's `eval.jsonl`.
+fn append_eval(run: &Path, json: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let path = run.join("eval.jsonl");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{json}")?;
     Ok(())
 }

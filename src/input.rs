@@ -6,9 +6,25 @@
 use pretext_data::Image;
 use serde::{Deserialize, Serialize};
 
+/// Which colour representation an encoder takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputSpace {
+    /// The image's own values (gray or RGB), converted to the encoder's channel count.
+    #[default]
+    Native,
+    /// CIE L* lightness scaled to `[0, 1]` (L*/100), one channel: what colorization
+    /// encoders see. Colour and gray images alike are converted to it, so such an encoder
+    /// transfers to any downstream data.
+    Lightness,
+}
+
 /// The input contract of an encoder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
+    /// Colour representation.
+    #[serde(default)]
+    pub space: InputSpace,
     /// Channels the encoder takes (1 or 3).
     pub channels: usize,
     /// Side of the square images it was trained on.
@@ -35,6 +51,28 @@ impl InputSpec {
         (mean.to_vec(), std.to_vec())
     }
 
+    /// Converts a `[0, 1]` image to the encoder's colour representation and channel count.
+    pub fn convert(&self, image: Image) -> Image {
+        match self.space {
+            InputSpace::Native => image.to_channels(self.channels),
+            InputSpace::Lightness => {
+                let mut l = pretext_data::lab::lightness(&image);
+                l.data.iter_mut().for_each(|v| *v /= 100.0);
+                l
+            }
+        }
+    }
+
+    /// Converts a dataset image to the channel count the method works with: the encoder's,
+    /// except for encoders of lightness, whose methods see the colour image (and compute
+    /// lightness themselves).
+    pub fn convert_channels(&self, image: Image) -> Image {
+        match self.space {
+            InputSpace::Native => image.to_channels(self.channels),
+            InputSpace::Lightness => image.to_channels(3),
+        }
+    }
+
     /// Normalises an image of the right channels and size.
     pub fn normalize(&self, image: Image) -> Image {
         pretext_data::augment::normalize(image, &self.mean, &self.std)
@@ -44,7 +82,7 @@ impl InputSpec {
     /// to `image_size` and a centre crop (identity for images already of that size), then
     /// normalisation. Returns planar values ready for a `[C, H, W]` tensor slot.
     pub fn eval_transform(&self, image: Image) -> Vec<f32> {
-        let image = image.to_channels(self.channels);
+        let image = self.convert(image);
         let image = if image.height == self.image_size && image.width == self.image_size {
             image
         } else {

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod dataset;
+pub mod decoder;
 pub mod device;
 pub mod encoder;
 pub mod eval;

@@ -284,12 +284,24 @@ fn data_inspect_prints_counts_and_classes() {
         "{text}"
     );
     let out = pretext(&[
-        "pretrain", "--method", "rotation", "--data", &data_arg(&data), "--batch-size", "8",
-        "--pipeline-only", "3", "--out", dir.path().join("never").to_str().unwrap(),
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &data_arg(&data),
+        "--batch-size",
+        "8",
+        "--pipeline-only",
+        "3",
+        "--out",
+        dir.path().join("never").to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("data pipeline:"), "{}", stdout(&out));
-    assert!(!dir.path().join("never").exists(), "--pipeline-only writes nothing");
+    assert!(
+        !dir.path().join("never").exists(),
+        "--pipeline-only writes nothing"
+    );
     let out = pretext(&["data", "download", "--list"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("cifar10"));

@@ -150,6 +150,15 @@ impl EncoderConfig {
         }
     }
 
+    /// Total stride: how many input pixels one cell of the feature map spans.
+    pub fn reduction(&self) -> usize {
+        match (self.arch, self.stem) {
+            (Architecture::ConvnetSmall, _) => 4,
+            (_, Stem::Cifar) => 8,
+            _ => 32,
+        }
+    }
+
     /// Output feature dimension of the encoder this config builds.
     pub fn feature_dim(&self) -> usize {
         match self.arch {

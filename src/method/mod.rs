@@ -5,13 +5,18 @@
 //! The trainer drives any [`Method`] without knowing which one it is; [`registry`] maps names
 //! to types.
 
+pub mod colorization;
+pub mod inpainting;
+pub mod jigsaw;
 pub mod registry;
+pub mod relative_patch;
 pub mod rotation;
 
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
+use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,12 +31,15 @@ pub struct Network<H: Module> {
 }
 
 /// What a method knows when it is built.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MethodContext {
     /// The resolved encoder configuration.
     pub encoder: EncoderConfig,
     /// The input contract of the encoder (channels, size, normalisation).
     pub input: InputSpec,
+    /// The training images, for methods that need statistics of the data (e.g. the colour
+    /// distribution for colorization's class rebalancing).
+    pub source: std::sync::Arc<dyn pretext_data::ImageSource>,
 }
 
 /// Where training stands, for schedules inside methods (e.g. BYOL's EMA rate).
@@ -77,8 +85,9 @@ pub trait Method: Sized + Send + Sync + 'static {
     fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Self::Head;
 
     /// Builds one training example from a raw image (already converted to the encoder's
-    /// channels, values in `[0, 1]`), drawing all randomness from `rng`.
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> Self::Sample;
+    /// channels, values in `[0, 1]`), drawing all randomness from `rng`. Runs in the data
+    /// loader's threads.
+    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Self::Sample>;
 
     /// Forward pass and loss on a batch of examples.
     fn step(
@@ -93,10 +102,45 @@ pub trait Method: Sized + Send + Sync + 'static {
         net
     }
 
-    /// Views each raw image expands into (for images/s accounting). Default 1.
-    fn views_per_image(&self) -> usize {
-        1
+    /// Draws a few examples of the task next to the network's answers, for people:
+    /// `pretext show` and the pictures training writes at checkpoints. Default: none.
+    fn render(
+        &self,
+        _net: &Network<Self::Head>,
+        _batch: &[Self::Sample],
+        _device: &Device,
+    ) -> Option<Grid> {
+        None
     }
+}
+
+/// Arg-max class of each row.
+pub fn predictions(logits: Tensor<2>) -> Vec<usize> {
+    let [n, _] = logits.dims();
+    logits
+        .argmax(1)
+        .reshape([n])
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}
+
+/// Rescales an image's values to `[0, 1]` (per image min–max) so that normalised inputs can
+/// be looked at.
+pub fn display(mut image: Image) -> Image {
+    let (lo, hi) = image
+        .data
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let span = (hi - lo).max(1e-6);
+    image.data.iter_mut().for_each(|v| *v = (*v - lo) / span);
+    image
 }
 
 /// Stacks planar images of one shape into a `[N, C, H, W]` tensor.

@@ -7,7 +7,8 @@
 //! one rotation per image.
 
 use super::{
-    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, label_tensor, stack_images,
+    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
+    predictions, stack_images,
 };
 use crate::encoder::EncoderConfig;
 use crate::head::Mlp;
@@ -15,6 +16,7 @@ use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
 use pretext_data::augment::{ViewConfig, rot90};
+use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +75,11 @@ impl Method for Rotation {
         Mlp::new(encoder.feature_dim(), &self.config.head_hidden, 4, device)
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> RotationSample {
+    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<RotationSample> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));
         let shape = [view.channels, view.height, view.width];
         let rotations = [0, 1, 2, 3].map(|k| rot90(&view, k).data);
-        RotationSample { rotations, shape }
+        Ok(RotationSample { rotations, shape })
     }
 
     fn step(&self, net: &Network<Mlp>, batch: &[RotationSample], device: &Device) -> StepOutput {
@@ -97,8 +99,42 @@ impl Method for Rotation {
         }
     }
 
-    fn views_per_image(&self) -> usize {
-        4
+    fn render(
+        &self,
+        net: &Network<Mlp>,
+        batch: &[RotationSample],
+        device: &Device,
+    ) -> Option<Grid> {
+        let shown = &batch[..batch.len().min(4)];
+        let guesses = predictions(self.logits(net, shown, device));
+        let mut grid = Grid::new(4, 96);
+        for (sample, guesses) in shown.iter().zip(guesses.chunks(4)) {
+            let [c, h, w] = sample.shape;
+            for (k, (rotated, guess)) in sample.rotations.iter().zip(guesses).enumerate() {
+                let image = display(Image {
+                    channels: c,
+                    height: h,
+                    width: w,
+                    data: rotated.clone(),
+                });
+                grid.push(&image, &format!("{}° guess {}°", 90 * k, 90 * guess));
+            }
+        }
+        Some(grid)
+    }
+}
+
+impl Rotation {
+    fn logits(&self, net: &Network<Mlp>, batch: &[RotationSample], device: &Device) -> Tensor<2> {
+        let shape = batch.first().map_or([0; 3], |s| s.shape);
+        let images = stack_images(
+            batch
+                .iter()
+                .flat_map(|s| s.rotations.iter().map(Vec::as_slice)),
+            shape,
+            device,
+        );
+        net.head.forward(net.encoder.forward(images))
     }
 }
 
@@ -116,11 +152,13 @@ mod tests {
                 stem: Stem::Cifar,
             },
             input: InputSpec {
+                space: crate::input::InputSpace::Native,
                 channels: 1,
                 image_size: 8,
                 mean: vec![0.0],
                 std: vec![1.0],
             },
+            source: std::sync::Arc::new(pretext_data::source::InMemory::new(vec![], vec![])),
         }
     }
 
@@ -132,7 +170,7 @@ mod tests {
         let mut image = Image::filled(1, 8, 8, 0.0);
         image.data[0] = 1.0; // top-left corner
         let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
-        let sample = method.sample(image.clone(), &mut rng);
+        let sample = method.sample(image.clone(), &mut rng).unwrap();
         assert_eq!(sample.rotations[0], image.data);
         for k in 0..4 {
             assert_eq!(

@@ -124,6 +124,7 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
         mean.len()
     );
     let data_input = InputSpec {
+        space: crate::input::InputSpace::Native,
         channels: encoder_channels,
         image_size,
         mean,
@@ -145,6 +146,7 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
     let context = MethodContext {
         encoder: encoder.clone(),
         input: data_input.clone(),
+        source: Arc::clone(&source),
     };
     let method = Arc::new(M::new(method_config, &context)?);
     let input = method.input_spec(data_input);
@@ -181,9 +183,9 @@ fn steps_per_epoch<M: Method>(r: &Resolved<M>) -> Result<u64> {
 }
 
 /// The data loader of a run, starting at optimiser step `step`.
-fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<M::Sample>> {
+fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<Result<M::Sample>>> {
     let steps_per_epoch = steps_per_epoch(r)?;
-    let channels = r.input.channels;
+    let input = r.input.clone();
     let sampler = Arc::clone(&r.method);
     Ok(loader::spawn(
         Arc::clone(&r.source),
@@ -199,7 +201,7 @@ fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<M::Sa
             skip_errors: r.config.data.skip_corrupt,
             threads: None,
         },
-        move |image, rng, _index| sampler.sample(image.to_channels(channels), rng),
+        move |image, rng, _index| sampler.sample(input.convert_channels(image), rng),
     ))
 }
 
@@ -209,7 +211,10 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
     let started = std::time::Instant::now();
     let mut images = 0;
     for batch in batches(r, 0)?.take(count as usize) {
-        images += batch?.samples.len();
+        for sample in batch?.samples {
+            sample?;
+            images += 1;
+        }
     }
     Ok(RunSummary {
         out: r.config.train.out.clone(),
@@ -302,8 +307,9 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     };
     for batch in batches(&r, step)? {
         let batch = batch?;
+        let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
         let lr = schedule.at(step);
-        let output = r.method.step(&net, &batch.samples, &device);
+        let output = r.method.step(&net, &samples, &device);
         let loss = f64::from(output.loss.clone().into_scalar::<f32>());
         if !loss.is_finite() {
             bail!(
@@ -322,7 +328,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             },
         );
         summary.losses.push(loss);
-        reporter.add_images(batch.samples.len() as u64);
+        reporter.add_images(samples.len() as u64);
         let mut line = (step % log_every == 0 || step == end).then(|| MetricsLine {
             step,
             epoch: batch.epoch,
@@ -339,6 +345,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         let every = config.train.checkpoint_every;
         if step == end || (every > 0 && step % every == 0) {
             save_checkpoint(&net, &optimizer, &ckpt_path, header(step))?;
+            save_picture(r.method.as_ref(), &net, &samples, &device, &out, step)?;
         }
         if step >= end {
             break;
@@ -349,6 +356,190 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     summary.images_per_sec = (summary.losses.len() * config.train.batch_size) as f64
         / started.elapsed().as_secs_f64().max(1e-9);
     Ok(summary)
+}
+
+/// Writes the method's picture of `samples` (if it draws one) to `out/pictures/step-N.png`,
+/// with the network in inference mode so that drawing changes no batch-norm statistics.
+fn save_picture<M: Method>(
+    method: &M,
+    net: &Network<M::Head>,
+    samples: &[M::Sample],
+    device: &Device,
+    out: &std::path::Path,
+    step: u64,
+) -> Result<()> {
+    let inference = device.clone().without_autodiff();
+    if let Some(grid) = method.render(&net.valid(), samples, &inference) {
+        let dir = out.join("pictures");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        grid.save_png(&dir.join(format!("step-{step:06}.png")))?;
+    }
+    Ok(())
+}
+
+/// Draws `count` examples of the method's task with the network's answers into `png`:
+/// the network of a checkpoint, or a freshly initialised one (`checkpoint = None`).
+pub fn show(
+    config: RunConfig,
+    checkpoint: Option<&std::path::Path>,
+    count: usize,
+    png: &std::path::Path,
+) -> Result<()> {
+    let data = &config.data;
+    let source = crate::dataset::open(&data.dataset, data.split, data.skip_corrupt)?;
+    let name = config.method.name.clone();
+    registry::dispatch(
+        &name,
+        Show {
+            config,
+            source,
+            checkpoint: checkpoint.map(checkpoint::resolve),
+            count,
+            png: png.to_path_buf(),
+        },
+    )?
+}
+
+struct Show {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    checkpoint: Option<PathBuf>,
+    count: usize,
+    png: PathBuf,
+}
+
+impl MethodJob for Show {
+    type Output = Result<()>;
+
+    fn run<M: Method>(self) -> Result<()> {
+        let Show {
+            config,
+            source,
+            checkpoint,
+            count,
+            png,
+        } = self;
+        let count = count.clamp(1, source.len());
+        let r = resolve::<M>(config, source)?;
+        let device = crate::device::parse(&r.config.train.device)?;
+        device.seed(r.config.train.seed);
+        let mut net = Network {
+            encoder: r.encoder.init(&device),
+            head: r.method.init_head(&r.encoder, &device),
+        };
+        if let Some(path) = &checkpoint {
+            let saved = Checkpoint::load(path)?;
+            net.encoder = load_record(net.encoder, saved.encoder, path)?;
+            net.head = load_record(net.head, saved.head, path)?;
+        }
+        let order = loader::epoch_order(r.source.len(), r.config.train.seed, 0, true);
+        let samples = order[..count]
+            .iter()
+            .map(|&i| {
+                let image = r.input.convert_channels(r.source.get(i)?);
+                let mut rng = pretext_data::rng::sample_rng(r.config.train.seed, 0, i as u64);
+                r.method.sample(image, &mut rng)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let grid = r
+            .method
+            .render(&net.valid(), &samples, &device)
+            .with_context(|| format!("method `{}` draws no pictures", r.config.method.name))?;
+        grid.save_png(&png)?;
+        Ok(())
+    }
+}
+
+/// Scores a checkpoint on its own pretext task over a split of a dataset (by default the
+/// test split of its training data): the loss and the method's metrics (e.g. jigsaw or
+/// rotation accuracy), averaged over every image, with the network in inference mode and
+/// each image's task drawn reproducibly from the run's seed.
+pub fn eval_task(
+    checkpoint: &std::path::Path,
+    overrides: &[String],
+    split: pretext_data::Split,
+    limit: usize,
+) -> Result<Vec<(String, f64)>> {
+    let file = checkpoint::resolve(checkpoint);
+    let saved = Checkpoint::load(&file)?;
+    let config =
+        RunConfig::from_toml(&saved.header.config, overrides, &file.display().to_string())?;
+    let data = &config.data;
+    let source = crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
+    let name = config.method.name.clone();
+    registry::dispatch(
+        &name,
+        TaskEval {
+            config,
+            source,
+            saved,
+            file,
+        },
+    )?
+}
+
+struct TaskEval {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    saved: Checkpoint,
+    file: PathBuf,
+}
+
+impl MethodJob for TaskEval {
+    type Output = Result<Vec<(String, f64)>>;
+
+    fn run<M: Method>(self) -> Result<Vec<(String, f64)>> {
+        let TaskEval {
+            config,
+            source,
+            saved,
+            file,
+        } = self;
+        let r = resolve::<M>(config, source)?;
+        let device = crate::device::parse(&r.config.train.device)?;
+        let net = Network {
+            encoder: load_record(r.encoder.init(&device), saved.encoder, &file)?,
+            head: load_record(r.method.init_head(&r.encoder, &device), saved.head, &file)?,
+        }
+        .valid();
+        let input = r.input.clone();
+        let sampler = Arc::clone(&r.method);
+        let batches = loader::spawn(
+            Arc::clone(&r.source),
+            LoaderConfig {
+                batch_size: r.config.train.batch_size,
+                seed: r.config.train.seed,
+                shuffle: false,
+                drop_last: false,
+                prefetch: 2,
+                epochs: Some(1),
+                ..LoaderConfig::default()
+            },
+            move |image, rng, _index| sampler.sample(input.convert_channels(image), rng),
+        );
+        let mut sums: Vec<(String, f64)> = Vec::new();
+        let mut count = 0usize;
+        for batch in batches {
+            let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
+            let output = r.method.step(&net, &samples, &device);
+            let n = samples.len() as f64;
+            let values = std::iter::once(("loss", output.loss))
+                .chain(output.metrics)
+                .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>()) * n));
+            if sums.is_empty() {
+                sums = values.collect();
+            } else {
+                sums.iter_mut().zip(values).for_each(|(s, (_, v))| s.1 += v);
+            }
+            count += samples.len();
+        }
+        ensure!(count > 0, "no images to evaluate the task on");
+        Ok(sums
+            .into_iter()
+            .map(|(k, v)| (k, v / count as f64))
+            .collect())
+    }
 }
 
 fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> Result<T> {

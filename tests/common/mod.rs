@@ -66,3 +66,38 @@ pub fn write_idx_dataset(dir: &Path, train: usize, test: usize) {
         );
     }
 }
+
+/// Writes `count` colour PNG photos-like images (`side`×`side`): smooth colour gradients with
+/// a coloured disc, hue depending on the index, into `dir` (no sub-folders: unlabelled).
+pub fn write_color_folder(dir: &Path, count: usize, side: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let hue = (i * 37 % 360) as f32;
+        let img = image::RgbImage::from_fn(side, side, |x, y| {
+            let t = (x + y) as f32 / (2 * side) as f32;
+            let (cx, cy) = (side as f32 * 0.6, side as f32 * 0.4);
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            let disc = d < side as f32 / 4.0;
+            let h = if disc { (hue + 180.0) % 360.0 } else { hue };
+            let (r, g, b) = hsv(h, 0.8, 0.3 + 0.6 * t);
+            image::Rgb([r, g, b])
+        });
+        img.save(dir.join(format!("img{i:03}.png"))).unwrap();
+    }
+}
+
+fn hsv(h: f32, s: f32, v: f32) -> (u8, u8, u8) {
+    let c = v * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    let q = |u: f32| ((u + m) * 255.0).round() as u8;
+    (q(r), q(g), q(b))
+}

@@ -20,6 +20,7 @@ pub mod loader;
 pub mod masks;
 pub mod patches;
 pub mod permutations;
+pub mod prepare;
 pub mod rng;
 pub mod source;
 pub mod stl10;

@@ -178,6 +178,43 @@ pub fn open(
     }
 }
 
+/// Images held in memory: for tests, and for programs that build their data themselves.
+pub struct InMemory {
+    images: Vec<Image>,
+    labels: Vec<Option<u32>>,
+}
+
+impl InMemory {
+    /// A source of `images` with `labels` (one per image, or empty for an unlabelled source).
+    pub fn new(images: Vec<Image>, labels: Vec<Option<u32>>) -> Self {
+        InMemory { images, labels }
+    }
+}
+
+impl ImageSource for InMemory {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+    fn get(&self, index: usize) -> Result<Image, DataError> {
+        self.images
+            .get(index)
+            .cloned()
+            .ok_or_else(|| DataError::Spec(format!("image {index} is out of range")))
+    }
+    fn label(&self, index: usize) -> Option<u32> {
+        self.labels.get(index).copied().flatten()
+    }
+    fn classes(&self) -> Option<&[String]> {
+        None
+    }
+    fn channels(&self) -> usize {
+        self.images.first().map_or(3, |i| i.channels)
+    }
+    fn origin(&self) -> String {
+        "memory".into()
+    }
+}
+
 /// The folder that holds a binary dataset's files: `path` itself when one of `markers` is in
 /// it, else `path/subfolder` (the folder the official archive extracts to).
 pub(crate) fn locate_folder(

@@ -219,6 +219,21 @@ pub fn random_resized_crop<R: Rng + ?Sized>(
     resize_region(image, region, out_width, out_height)
 }
 
+/// A uniformly placed `side × side` crop, after enlarging the image (bilinear, shorter side
+/// to `side`) when it is smaller — the "random crop" of the patch-based pretext tasks.
+pub fn random_crop_square<R: Rng + ?Sized>(image: &Image, side: usize, rng: &mut R) -> Image {
+    let resized;
+    let image = if image.height.min(image.width) < side {
+        resized = resize_shorter(image, side);
+        &resized
+    } else {
+        image
+    };
+    let x = below(rng, image.width - side + 1);
+    let y = below(rng, image.height - side + 1);
+    crop(image, x as isize, y as isize, side, side)
+}
+
 /// Mirrors `image` left–right in place (torchvision's `F.hflip`).
 pub fn hflip(mut image: Image) -> Image {
     if image.width > 0 {
@@ -264,6 +279,17 @@ pub fn rot90(image: &Image, k: i32) -> Image {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn random_square_crops_fit_and_upscale_small_images() {
+        let mut rng = crate::rng::sample_rng(0, 0, 0);
+        let image = crate::Image::filled(1, 10, 20, 0.5);
+        let out = super::random_crop_square(&image, 8, &mut rng);
+        assert_eq!((out.height, out.width), (8, 8));
+        assert!(out.data.iter().all(|&v| v == 0.5));
+        let out = super::random_crop_square(&image, 16, &mut rng);
+        assert_eq!((out.height, out.width), (16, 16));
+    }
+
     use super::*;
     use crate::rng::sample_rng;
 

@@ -27,7 +27,7 @@ pub use color::{
     solarize,
 };
 pub use geometry::{
-    CropBox, center_crop, crop, hflip, random_hflip, random_resized_crop,
+    CropBox, center_crop, crop, hflip, random_crop_square, random_hflip, random_resized_crop,
     random_resized_crop_params, resize, resize_shorter, rot90,
 };
 pub use normalize::{IMAGENET_MEAN, IMAGENET_STD, normalize};
