@@ -499,10 +499,8 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
             RunConfig::from_toml("", &overrides, "command line")?
         }
     };
-    if args.resume {
-        if let Some(path) = &config_path {
-            tracing::info!("resuming with {}", path.display());
-        }
+    if let (true, Some(path)) = (args.resume, &config_path) {
+        tracing::info!("resuming with {}", path.display());
     }
     let options = RunOptions {
         resume: args.resume,

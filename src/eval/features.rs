@@ -169,10 +169,8 @@ pub fn extract_cached(
     compute: impl FnOnce() -> Result<Features>,
 ) -> Result<Features> {
     if let Some(path) = cache {
-        if path.exists() {
-            if let Ok(features) = Features::load(path) {
-                return Ok(features);
-            }
+        if let Ok(features) = Features::load(path) {
+            return Ok(features);
         }
         let features = compute()?;
         if let Some(dir) = path.parent() {

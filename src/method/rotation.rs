@@ -164,8 +164,10 @@ mod tests {
 
     #[test]
     fn samples_hold_the_four_rotations_in_label_order() {
-        let mut config = RotationConfig::default();
-        config.view = ViewConfig::eval(8);
+        let config = RotationConfig {
+            view: ViewConfig::eval(8),
+            ..RotationConfig::default()
+        };
         let method = Rotation::new(config, &context()).unwrap();
         let mut image = Image::filled(1, 8, 8, 0.0);
         image.data[0] = 1.0; // top-left corner

@@ -13,12 +13,12 @@ use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
 pub fn build(config: &OptimConfig) -> ModuleOptimizer {
     match config.name {
         OptimizerKind::Sgd => {
-            let momentum = (config.momentum > 0.0).then(|| MomentumConfig {
+            let momentum = (config.momentum > 0.0).then_some(MomentumConfig {
                 momentum: config.momentum,
                 dampening: 0.0,
                 nesterov: config.nesterov,
             });
-            let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig {
+            let decay = (config.weight_decay > 0.0).then_some(WeightDecayConfig {
                 penalty: config.weight_decay as f32,
             });
             SgdConfig::new()
