@@ -193,6 +193,10 @@ pub struct EvalArgs {
     /// Labelled dataset as KIND:PATH; its train split fits, its test split scores.
     #[arg(long)]
     pub data: String,
+    /// Fit on a seeded random subset of this many training images (0 = all); the test
+    /// split is always used whole.
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
     /// Images per forward pass.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
@@ -562,7 +566,7 @@ fn show(args: ShowArgs) -> Result<()> {
 fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>)> {
     let spec: DataSpec = args.data.parse()?;
     let device = crate::device::parse(&args.device)?;
-    let train_source = crate::dataset::open(&spec, Split::Train, false)?;
+    let train_source = crate::dataset::open_subset(&spec, Split::Train, false, args.limit, 0)?;
     let test_source = crate::dataset::open(&spec, Split::Test, false)?;
     let (encoder, input, cache_dir, run) = match &args.checkpoint {
         Some(path) => {
@@ -609,9 +613,13 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
         }
     };
     let cache = |split: &str| {
+        let subset = match (split, args.limit) {
+            ("train", n) if n > 0 => format!("-limit{n}"),
+            _ => String::new(),
+        };
         cache_dir.as_ref().map(|(dir, tag)| {
             dir.join(format!(
-                "{}-{split}-{tag}-{}px.feat",
+                "{}-{split}{subset}-{tag}-{}px.feat",
                 spec.kind.name(),
                 input.image_size
             ))
