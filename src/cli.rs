@@ -598,7 +598,6 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
             }
             .resolved(channels, size);
             config.validate()?;
-            device.seed(args.seed);
             let (mean, std) = InputSpec::default_stats(spec.kind, channels);
             let input = InputSpec {
                 space: crate::input::InputSpace::Native,
@@ -609,7 +608,8 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
             };
             let tag = format!("random-{}-w{}-seed{}", arch.name(), args.width, args.seed);
             let cache = args.cache_dir.clone().map(|dir| (dir, tag));
-            (config.init(&device), input, cache, None)
+            let encoder = crate::device::seeded(&device, args.seed, || config.init(&device));
+            (encoder, input, cache, None)
         }
     };
     let cache = |split: &str| {

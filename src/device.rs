@@ -22,3 +22,16 @@ pub fn parse(name: &str) -> Result<Device> {
         other => bail!("unknown device `{other}`; use flex or cuda[:N]"),
     }
 }
+
+/// Runs `init` (which draws random weights) right after seeding the backend's generator with
+/// `seed`, holding a process-wide lock: the generator is global, so two threads initialising
+/// networks at once would otherwise interleave their draws and neither run would be
+/// reproducible.
+pub fn seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    init()
+}

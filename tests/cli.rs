@@ -306,3 +306,104 @@ fn data_inspect_prints_counts_and_classes() {
     assert!(out.status.success());
     assert!(stdout(&out).contains("cifar10"));
 }
+
+#[test]
+fn permutations_show_task_and_crops_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let perms = dir.path().join("perms.txt");
+    let out = pretext(&[
+        "permutations",
+        "--count",
+        "30",
+        "--min-distance",
+        "6",
+        "--out",
+        perms.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("30 permutations") && stdout(&out).contains("minimum 6"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&perms)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count(),
+        30
+    );
+
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 64, 32);
+    let run = dir.path().join("run");
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "jigsaw",
+        "--data",
+        &data_arg(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "encoder.width=0.25",
+        "--set",
+        &format!("method.permutations=\"{}\"", perms.display()),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run.join("pictures").read_dir().unwrap().count() >= 1);
+    let out = pretext(&[
+        "eval",
+        "task",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        (0.0..=1.0).contains(&json["jigsaw_acc"].as_f64().unwrap()),
+        "{json}"
+    );
+    let png = dir.path().join("show.png");
+    let out = pretext(&[
+        "show",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--count",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(image::open(&png).is_ok());
+
+    let photos = dir.path().join("photos");
+    common::write_color_folder(&photos, 5, 80);
+    let crops = dir.path().join("crops");
+    let out = pretext(&[
+        "data",
+        "crops",
+        photos.to_str().unwrap(),
+        "--out",
+        crops.to_str().unwrap(),
+        "--size",
+        "32",
+        "--per-image",
+        "4",
+        "--test-fraction",
+        "0.2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("16 training and 4 test crops"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -111,3 +111,24 @@ fn existing_runs_are_never_overwritten() {
     );
     assert_eq!(std::fs::read(out.join("checkpoint.ckpt")).unwrap(), before);
 }
+
+#[test]
+fn a_checkpoint_whose_weights_do_not_fit_its_encoder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 32, 10);
+    let out = dir.path().join("run");
+    train::pretrain(config(&data, &out, &["train.max_steps=1"]), quiet(false)).unwrap();
+    let path = out.join("checkpoint.ckpt");
+    let mut ckpt = pretext::checkpoint::Checkpoint::load(&path).unwrap();
+    ckpt.header.encoder.width = 0.5; // the stored weights are of width 0.25
+    ckpt.save(&path).unwrap();
+    let err = train::load_encoder(&out, &burn::prelude::Device::flex())
+        .err()
+        .expect("loading must fail")
+        .to_string();
+    assert!(
+        err.contains("checkpoint.ckpt") && err.contains("do not fit"),
+        "{err}"
+    );
+}
