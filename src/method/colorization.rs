@@ -308,15 +308,24 @@ impl Method for Colorization {
                 let per_pixel = (log_p * target.clone()).sum_dim(1).neg() * weights;
                 let loss = per_pixel.mean().reshape([1]);
                 let hits = out
+                    .clone()
                     .detach()
                     .argmax(1)
                     .equal(target.argmax(1))
                     .float()
                     .mean()
                     .reshape([1]);
+                // The colour error of the decoded (annealed-mean) prediction, in Lab units.
+                let truth = stack_images(batch.iter().map(|s| s.ab.as_slice()), [2, h, w], device);
+                let decoded = self.decode(out.detach());
+                let rmse = (decoded - truth.mul_scalar(AB_SCALE))
+                    .powi_scalar(2)
+                    .mean()
+                    .sqrt()
+                    .reshape([1]);
                 StepOutput {
                     loss,
-                    metrics: vec![("bin_acc", hits)],
+                    metrics: vec![("bin_acc", hits), ("ab_rmse", rmse)],
                 }
             }
         }
