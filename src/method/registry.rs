@@ -39,3 +39,27 @@ pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Name;
+
+    impl MethodJob for Name {
+        type Output = &'static str;
+        fn run<M: Method>(self) -> &'static str {
+            std::any::type_name::<M>()
+        }
+    }
+
+    #[test]
+    fn every_listed_name_dispatches_to_its_own_method() {
+        let types: Vec<_> = NAMES.iter().map(|n| dispatch(n, Name).unwrap()).collect();
+        let mut unique = types.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), NAMES.len(), "{types:?}");
+        let err = dispatch("byol2", Name).unwrap_err().to_string();
+        assert!(err.contains("byol2") && err.contains("jigsaw"), "{err}");
+    }
+}

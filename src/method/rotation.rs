@@ -83,16 +83,8 @@ impl Method for Rotation {
     }
 
     fn step(&self, net: &Network<Mlp>, batch: &[RotationSample], device: &Device) -> StepOutput {
-        let shape = batch.first().map_or([0; 3], |s| s.shape);
-        let images = stack_images(
-            batch
-                .iter()
-                .flat_map(|s| s.rotations.iter().map(Vec::as_slice)),
-            shape,
-            device,
-        );
+        let logits = self.logits(net, batch, device);
         let labels = label_tensor(batch.iter().flat_map(|_| 0..4), device);
-        let logits = net.head.forward(net.encoder.forward(images));
         StepOutput {
             loss: cross_entropy(logits.clone(), labels.clone()),
             metrics: vec![("rotation_acc", accuracy(logits, labels))],
