@@ -34,3 +34,5 @@ for row in $ROWS; do
   linear=$("$P" eval linear --checkpoint "$OUT/$name" --data "$D" --limit "$LIMIT" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"],2))')
   printf '%-6s %-9s %-8s %-8s %-10s %-10s\n' "$n" "$sel" "$avg" "$min" "$task" "$linear"
 done
+random=$("$P" eval linear --random-init --encoder convnet-small --data "$D" --limit "$LIMIT" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"],2))')
+printf '%-6s %-9s %-8s %-8s %-10s %-10s\n' "-" random-init "-" "-" "-" "$random"
