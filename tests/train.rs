@@ -124,8 +124,7 @@ fn a_checkpoint_whose_weights_do_not_fit_its_encoder_is_a_clear_error() {
     ckpt.header.encoder.width = 0.5; // the stored weights are of width 0.25
     ckpt.save(&path).unwrap();
     let err = train::load_encoder(&out, &burn::prelude::Device::flex())
-        .err()
-        .expect("loading must fail")
+        .expect_err("loading must fail")
         .to_string();
     assert!(
         err.contains("checkpoint.ckpt") && err.contains("do not fit"),
