@@ -6,12 +6,7 @@
 #
 #   bench/jigsaw_table.sh                    # default rows; STEPS per row (default 200)
 #   ROWS="1000:0:maximal 100:0:maximal" bench/jigsaw_table.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
-scripts/setup.sh >/dev/null
-P="$CARGO_TARGET_DIR/release/pretext"
-D="fashion-mnist:/usr/share/datasets/fashion-mnist"
+source "$(dirname "$0")/common.sh"
 OUT="${OUT:-bench/out/jigsaw_table}"
 STEPS="${STEPS:-200}"
 LIMIT="${LIMIT:-10000}"   # linear probe fitted on this many training images
@@ -31,8 +26,8 @@ for row in $ROWS; do
   "$P" pretrain --method jigsaw --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
     --lr 0.05 --set method.permutations="\"$perms\"" --out "$OUT/$name" --quiet >/dev/null
   task=$("$P" eval task --checkpoint "$OUT/$name" --limit 2000 --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["jigsaw_acc"],1))')
-  linear=$("$P" eval linear --checkpoint "$OUT/$name" --data "$D" --limit "$LIMIT" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"],2))')
+  linear=$(score linear --checkpoint "$OUT/$name" --data "$D" --limit "$LIMIT")
   printf '%-6s %-9s %-8s %-8s %-10s %-10s\n' "$n" "$sel" "$avg" "$min" "$task" "$linear"
 done
-random=$("$P" eval linear --random-init --encoder convnet-small --data "$D" --limit "$LIMIT" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"],2))')
+random=$(score linear --random-init --encoder convnet-small --data "$D" --limit "$LIMIT")
 printf '%-6s %-9s %-8s %-8s %-10s %-10s\n' "-" random-init "-" "-" "-" "$random"

@@ -7,12 +7,7 @@
 #
 #   bench/pretext_tasks.sh               # STEPS per method (default 300, batch 128)
 #   METHODS="jigsaw inpainting" bench/pretext_tasks.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
-scripts/setup.sh >/dev/null
-P="$CARGO_TARGET_DIR/release/pretext"
-D="fashion-mnist:/usr/share/datasets/fashion-mnist"
+source "$(dirname "$0")/common.sh"
 OUT="${OUT:-bench/out/pretext_tasks}"
 STEPS="${STEPS:-300}"
 METHODS="${METHODS:-rotation relative-patch jigsaw inpainting colorization}"
@@ -30,7 +25,6 @@ if [ ! -d "$photos/train" ]; then
   "$P" data crops "$OUT/originals" --out "$photos" --size 64 --per-image 100 --max-zoom 6 --test-fraction 0.1 >/dev/null
 fi
 
-score() { "$P" eval "$@" --data "$D" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"],2))'; }
 printf '%-15s %-10s %-8s %-8s %s\n' method steps linear knn "pretext task (held out)"
 for m in $METHODS; do
   run="$OUT/$m"
@@ -45,8 +39,8 @@ for m in $METHODS; do
         --lr 0.05 --out "$run" --quiet >/dev/null
       task=$("$P" eval task --checkpoint "$run" --limit 2000) ;;
   esac
-  printf '%-15s %-10s %-8s %-8s %s\n' "$m" "$STEPS" "$(score linear --checkpoint "$run")" "$(score knn --checkpoint "$run")" "$task"
+  printf '%-15s %-10s %-8s %-8s %s\n' "$m" "$STEPS" "$(score linear --checkpoint "$run" --data "$D")" "$(score knn --checkpoint "$run" --data "$D")" "$task"
 done
 printf '%-15s %-10s %-8s %-8s\n' random-init 0 \
-  "$(score linear --random-init --encoder convnet-small --cache-dir "$OUT/random")" \
-  "$(score knn --random-init --encoder convnet-small --cache-dir "$OUT/random")"
+  "$(score linear --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random")" \
+  "$(score knn --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random")"

@@ -5,12 +5,7 @@
 #
 #   bench/rotation_fmnist.sh            # figures go to stdout, one line per result
 #   STEPS=900 bench/rotation_fmnist.sh  # a longer budget
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
-scripts/setup.sh >/dev/null
-P="$CARGO_TARGET_DIR/release/pretext"
-D="fashion-mnist:/usr/share/datasets/fashion-mnist"
+source "$(dirname "$0")/common.sh"
 OUT="${OUT:-bench/out/rotation_fmnist}"
 STEPS="${STEPS:-468}"          # one epoch of 60,000 images at batch 128
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -25,8 +20,7 @@ start=$(date +%s)
 train_ips=$(grep -o '[0-9.]* images/s' "$OUT/pretrain.txt" | awk '{print $1}')
 echo "training throughput (rotation, convnet-small, 4 views per image): $train_ips images/s ($(( $(date +%s) - start )) s for $STEPS steps)"
 
-result() { "$P" eval "$@" --data "$D" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"], 2))'; }
-echo "rotation    linear top-1: $(result linear --checkpoint "$OUT/rotation") %"
-echo "rotation    kNN    top-1: $(result knn --checkpoint "$OUT/rotation") %"
-echo "random-init linear top-1: $(result linear --random-init --encoder convnet-small --cache-dir "$OUT/random") %"
-echo "random-init kNN    top-1: $(result knn --random-init --encoder convnet-small --cache-dir "$OUT/random") %"
+echo "rotation    linear top-1: $(score linear --checkpoint "$OUT/rotation" --data "$D") %"
+echo "rotation    kNN    top-1: $(score knn --checkpoint "$OUT/rotation" --data "$D") %"
+echo "random-init linear top-1: $(score linear --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random") %"
+echo "random-init kNN    top-1: $(score knn --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random") %"

@@ -3,12 +3,7 @@
 # gray, SGD) in pretext and in PyTorch, measured in the same run, as a ratio; plus the data
 # pipeline alone. Needs PyTorch (CPU) in $VENV (default ~/.cache/pretext-bench-venv):
 #   python3 -m venv ~/.cache/pretext-bench-venv && ~/.cache/pretext-bench-venv/bin/pip install torch
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
-scripts/setup.sh >/dev/null
-P="$CARGO_TARGET_DIR/release/pretext"
-D="fashion-mnist:/usr/share/datasets/fashion-mnist"
+source "$(dirname "$0")/common.sh"
 VENV="${VENV:-$HOME/.cache/pretext-bench-venv}"
 STEPS="${STEPS:-40}"
 THREADS="${THREADS:-$(nproc)}"

@@ -1,0 +1,9 @@
+# Shared preamble of the benchmark scripts: builds pretext (scripts/setup.sh) and defines
+# P (the binary), D (Fashion-MNIST) and score (top-1 in percent of an `eval … --json`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
+scripts/setup.sh >/dev/null
+P="$CARGO_TARGET_DIR/release/pretext"
+D="fashion-mnist:/usr/share/datasets/fashion-mnist"
+score() { "$P" eval "$@" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"], 2))'; }
