@@ -14,6 +14,7 @@ pub mod config;
 pub mod dataset;
 pub mod decoder;
 pub mod device;
+pub mod ema;
 pub mod encoder;
 pub mod eval;
 pub mod head;

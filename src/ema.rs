@@ -1,0 +1,165 @@
+//! Exponential moving averages of networks: the target networks of BYOL (Grill et al. 2020,
+//! §3.1), MoCo and DINO's teacher.
+//!
+//! After each optimiser step the target's weights ξ move toward the online weights θ:
+//! ξ ← τ ξ + (1 − τ) θ, with τ rising from `τ_base` to 1 over training on BYOL's cosine
+//! schedule τ_k = 1 − (1 − τ_base)(cos(π k / K) + 1) / 2.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::prelude::*;
+
+/// BYOL's target decay rate at step `step` of `total`: `1 − (1 − base)(cos(π k/K) + 1)/2`,
+/// `base` at the first step and 1 at the last.
+pub fn cosine_tau(base: f64, step: u64, total: u64) -> f64 {
+    let progress = step.min(total) as f64 / total.max(1) as f64;
+    1.0 - (1.0 - base) * ((std::f64::consts::PI * progress).cos() + 1.0) / 2.0
+}
+
+/// Moves every floating-point tensor of `target` (parameters and running statistics) toward
+/// the matching tensor of `online`: `target ← τ·target + (1 − τ)·online`. The two modules
+/// must have the same structure (the target is a copy of the online network); no gradient
+/// flows through the update.
+pub fn update<M: Module>(target: M, online: &M, tau: f64) -> M {
+    let mut collect = Collect(Vec::new());
+    online.visit(&mut collect);
+    let mut blend = Blend {
+        online: collect.0.into_iter(),
+        tau,
+    };
+    target.map(&mut blend)
+}
+
+/// A copy of `module` that takes no gradient: the starting point of a target network.
+///
+/// The copy's parameters get fresh ids. burn's optimisers find gradients and their state by
+/// parameter id, so a copy that kept the online ids would be stepped with the online
+/// network's gradients whenever both live in the same trained module.
+pub fn frozen_copy<M: Module>(module: &M) -> M {
+    module.clone().map(&mut FreshIds).no_grad()
+}
+
+struct FreshIds;
+
+impl ModuleMapper for FreshIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        Param::from_mapped_value(ParamId::new(), value.detach(), mapper)
+    }
+}
+
+struct Collect(Vec<Tensor<1>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val().detach();
+        let n = value.shape().num_elements();
+        self.0.push(value.reshape([n]));
+    }
+}
+
+struct Blend {
+    online: std::vec::IntoIter<Tensor<1>>,
+    tau: f64,
+}
+
+impl ModuleMapper for Blend {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(online) = self.online.next() else {
+            return param;
+        };
+        let tau = self.tau;
+        param.map(|target| {
+            let online = online.reshape(target.shape());
+            (target.detach().mul_scalar(tau) + online.mul_scalar(1.0 - tau)).detach()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+
+    #[derive(Module, Debug)]
+    struct Pair {
+        online: Linear,
+        target: Linear,
+    }
+
+    #[test]
+    fn an_optimiser_step_moves_the_online_network_and_not_its_frozen_copy() {
+        use burn::optim::{GradientsParams, SgdConfig};
+        let device = Device::flex().autodiff();
+        let online = set(LinearConfig::new(2, 1).init(&device), [1.0, 2.0], 3.0);
+        let target = frozen_copy(&online);
+        assert_ne!(online.weight.id, target.weight.id);
+        let pair = Pair { online, target };
+        let x = Tensor::<2>::from_floats([[1.0, 1.0]], &device);
+        let loss = (pair.online.forward(x.clone()) + pair.target.forward(x)).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &pair);
+        let pair = SgdConfig::new().init().step(0.1, pair, grads);
+        let values = |l: &Linear| l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(
+            values(&pair.target),
+            vec![1.0, 2.0],
+            "the copy must not move"
+        );
+        assert_ne!(
+            values(&pair.online),
+            vec![1.0, 2.0],
+            "the online network must move"
+        );
+    }
+
+    #[test]
+    fn tau_schedule_endpoints_and_midpoint() {
+        assert!((cosine_tau(0.996, 0, 100) - 0.996).abs() < 1e-12);
+        assert!((cosine_tau(0.996, 100, 100) - 1.0).abs() < 1e-12);
+        assert!((cosine_tau(0.99, 50, 100) - 0.995).abs() < 1e-12);
+    }
+
+    fn set(linear: Linear, w: [f32; 2], b: f32) -> Linear {
+        let device = linear.weight.val().device();
+        Linear {
+            weight: Param::from_tensor(Tensor::<2>::from_floats([[w[0]], [w[1]]], &device)),
+            bias: Some(Param::from_tensor(Tensor::<1>::from_floats([b], &device))),
+        }
+    }
+
+    #[test]
+    fn update_matches_hand_computed_values_and_tracks_no_gradient() {
+        let device = Device::flex().autodiff();
+        let online = set(LinearConfig::new(2, 1).init(&device), [1.0, 2.0], 3.0);
+        let target = frozen_copy(&set(
+            LinearConfig::new(2, 1).init(&device),
+            [0.0, 10.0],
+            -1.0,
+        ));
+        let target = update(target, &online, 0.9);
+        // 0.9·0 + 0.1·1 = 0.1; 0.9·10 + 0.1·2 = 9.2; 0.9·(−1) + 0.1·3 = −0.6
+        let w: Vec<f32> = target.weight.val().into_data().try_to_vec().unwrap();
+        let b: Vec<f32> = target
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        for (got, want) in w.iter().chain(&b).zip([0.1, 9.2, -0.6]) {
+            assert!((got - want).abs() < 1e-6, "{w:?} {b:?}");
+        }
+        assert!(!target.weight.val().is_require_grad());
+        // τ = 1 keeps the target, τ = 0 copies the online network.
+        let same = update(target.clone(), &online, 1.0);
+        assert_eq!(
+            same.weight.val().into_data().try_to_vec::<f32>().unwrap(),
+            target.weight.val().into_data().try_to_vec::<f32>().unwrap()
+        );
+        let copied = update(target, &online, 0.0);
+        assert_eq!(
+            copied.weight.val().into_data().try_to_vec::<f32>().unwrap(),
+            vec![1.0, 2.0]
+        );
+    }
+}
