@@ -191,3 +191,87 @@ fn show_draws_every_method_without_a_checkpoint() {
         assert!(image::open(&png).is_ok(), "{method}");
     }
 }
+
+#[test]
+fn byol_learns_and_its_target_starts_as_the_online_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = gray_data(&dir.path().join("gray"));
+    let out = dir.path().join("byol");
+    let small = [
+        "method.projector_hidden=[64]",
+        "method.predictor_hidden=[64]",
+        "method.projection_dim=32",
+    ];
+    let config = RunConfig::from_toml(
+        "",
+        &[
+            format!("data.dataset=\"{gray}\""),
+            "method.name=\"byol\"".into(),
+            "encoder.width=0.25".into(),
+            "train.batch_size=16".into(),
+            "train.epochs=30".into(),
+            "train.max_steps=40".into(),
+            "train.checkpoint_every=0".into(),
+            "optim.name=\"adamw\"".into(),
+            "optim.lr=0.003".into(),
+            "optim.weight_decay=0.0".into(),
+            format!("train.out=\"{}\"", out.display()),
+        ]
+        .into_iter()
+        .chain(small.iter().map(|s| s.to_string()))
+        .collect::<Vec<_>>(),
+        "t",
+    )
+    .unwrap();
+    let summary = train::pretrain(
+        config,
+        RunOptions {
+            quiet: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert_falls("byol", &summary.losses);
+
+    use pretext::method::Method;
+    use pretext::method::byol::Byol;
+    let device = burn::prelude::Device::flex().autodiff();
+    let encoder = pretext::encoder::EncoderConfig {
+        in_channels: 1,
+        width: 0.25,
+        ..Default::default()
+    }
+    .resolved(1, 28);
+    let input = pretext::input::InputSpec {
+        space: pretext::input::InputSpace::Native,
+        channels: 1,
+        image_size: 28,
+        mean: vec![0.5],
+        std: vec![0.5],
+    };
+    let context = pretext::method::MethodContext {
+        encoder: encoder.clone(),
+        input,
+        source: std::sync::Arc::new(pretext_data::source::InMemory::new(vec![], vec![])),
+    };
+    let byol = Byol::new(Default::default(), &context).unwrap();
+    let net = byol.after_init(pretext::method::Network {
+        encoder: encoder.init(&device),
+        head: byol.init_head(&encoder, &device),
+    });
+    let x = burn::prelude::Tensor::<4>::ones([2, 1, 28, 28], &device);
+    let online: Vec<f32> = net
+        .encoder
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let target: Vec<f32> = net
+        .head
+        .target_encoder
+        .forward(x)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(online, target);
+}

@@ -5,6 +5,7 @@
 //! The trainer drives any [`Method`] without knowing which one it is; [`registry`] maps names
 //! to types.
 
+pub mod byol;
 pub mod colorization;
 pub mod inpainting;
 pub mod jigsaw;
@@ -96,6 +97,12 @@ pub trait Method: Sized + Send + Sync + 'static {
         batch: &[Self::Sample],
         device: &Device,
     ) -> StepOutput;
+
+    /// Called once on the freshly initialised network, before any checkpoint is loaded (e.g.
+    /// to start a target network as a copy of the online one). Default: no-op.
+    fn after_init(&self, net: Network<Self::Head>) -> Network<Self::Head> {
+        net
+    }
 
     /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
     fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {

@@ -1,6 +1,7 @@
 //! Method names → method types. Adding a method touches its own file and one line here.
 
 use super::Method;
+use super::byol::Byol;
 use super::colorization::Colorization;
 use super::inpainting::Inpainting;
 use super::jigsaw::Jigsaw;
@@ -15,6 +16,7 @@ pub const NAMES: &[&str] = &[
     "jigsaw",
     "colorization",
     "inpainting",
+    "byol",
 ];
 
 /// Work to do with a method whose type is only known at run time.
@@ -33,6 +35,7 @@ pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
         "jigsaw" => job.run::<Jigsaw>(),
         "colorization" => job.run::<Colorization>(),
         "inpainting" => job.run::<Inpainting>(),
+        "byol" => job.run::<Byol>(),
         _ => bail!(
             "unknown method `{name}`; known methods: {}",
             NAMES.join(", ")

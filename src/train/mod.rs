@@ -257,10 +257,14 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     write_atomic(&out.join("config.toml"), r.text.as_bytes())?;
 
     let device = crate::device::parse(&config.train.device)?.autodiff();
-    let mut net = crate::device::seeded(&device, config.train.seed, || Network {
-        encoder: r.encoder.init(&device),
-        head: r.method.init_head(&r.encoder, &device),
-    });
+    let mut net = r
+        .method
+        .after_init(crate::device::seeded(&device, config.train.seed, || {
+            Network {
+                encoder: r.encoder.init(&device),
+                head: r.method.init_head(&r.encoder, &device),
+            }
+        }));
     let mut optimizer = optim::build(&config.optim);
     let mut step = 0;
     if let Some(previous) = previous {
@@ -422,10 +426,14 @@ impl MethodJob for Show {
         let count = count.clamp(1, source.len());
         let r = resolve::<M>(config, source)?;
         let device = crate::device::parse(&r.config.train.device)?;
-        let mut net = crate::device::seeded(&device, r.config.train.seed, || Network {
-            encoder: r.encoder.init(&device),
-            head: r.method.init_head(&r.encoder, &device),
-        });
+        let mut net =
+            r.method
+                .after_init(crate::device::seeded(&device, r.config.train.seed, || {
+                    Network {
+                        encoder: r.encoder.init(&device),
+                        head: r.method.init_head(&r.encoder, &device),
+                    }
+                }));
         if let Some(path) = &checkpoint {
             let saved = Checkpoint::load(path)?;
             net.encoder = load_record(net.encoder, saved.encoder, path)?;
