@@ -24,14 +24,82 @@ pub fn parse(name: &str) -> Result<Device> {
 }
 
 /// Runs `init` (which draws random weights) right after seeding the backend's generator with
-/// `seed`, holding a process-wide lock: the generator is global, so two threads initialising
-/// networks at once would otherwise interleave their draws and neither run would be
-/// reproducible.
-pub fn seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+/// `seed`, holding a process-wide lock, and materialises every parameter before releasing
+/// it. The generator is global and burn initialises parameters lazily (at their first use),
+/// so without both, two threads building networks would interleave their draws and neither
+/// run would be reproducible. Every network pretext builds is built through this function.
+pub fn seeded<M: burn::module::Module>(device: &Device, seed: u64, init: impl FnOnce() -> M) -> M {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     device.seed(seed);
-    init()
+    let module = init();
+    module.visit(&mut Materialize);
+    module
+}
+
+/// Forces lazily initialised parameters to draw their values now.
+struct Materialize;
+
+impl burn::module::ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::prelude::Tensor<D>>,
+    ) {
+        let _ = param.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::EncoderConfig;
+
+    fn weights(config: &EncoderConfig, device: &Device) -> Vec<f32> {
+        let encoder = seeded(device, 7, || config.init(device));
+        match encoder {
+            crate::encoder::Encoder::ConvNet(net) => net.layers[0]
+                .conv
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec()
+                .unwrap_or_default(),
+            crate::encoder::Encoder::ResNet(net) => net
+                .conv1
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec()
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn seeded_networks_are_identical_even_when_built_concurrently() {
+        let device = Device::flex();
+        let config = EncoderConfig {
+            in_channels: 1,
+            width: 0.25,
+            ..EncoderConfig::default()
+        }
+        .resolved(1, 28);
+        let reference = weights(&config, &device);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (config, device) = (config.clone(), device.clone());
+                std::thread::spawn(move || {
+                    (0..5)
+                        .map(|_| weights(&config, &device))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            for w in handle.join().unwrap() {
+                assert_eq!(w, reference);
+            }
+        }
+    }
 }

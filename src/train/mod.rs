@@ -505,8 +505,16 @@ impl MethodJob for TaskEval {
         let r = resolve::<M>(config, source)?;
         let device = crate::device::parse(&r.config.train.device)?;
         let net = Network {
-            encoder: load_record(r.encoder.init(&device), saved.encoder, &file)?,
-            head: load_record(r.method.init_head(&r.encoder, &device), saved.head, &file)?,
+            encoder: load_record(
+                crate::device::seeded(&device, 0, || r.encoder.init(&device)),
+                saved.encoder,
+                &file,
+            )?,
+            head: load_record(
+                crate::device::seeded(&device, 0, || r.method.init_head(&r.encoder, &device)),
+                saved.head,
+                &file,
+            )?,
         }
         .valid();
         let input = r.input.clone();
@@ -610,6 +618,9 @@ pub fn load_encoder(
 ) -> Result<(Header, crate::encoder::Encoder)> {
     let file = checkpoint::resolve(path);
     let (header, bytes) = Checkpoint::load_encoder(&file)?;
-    let encoder = load_record(header.encoder.init(device), bytes, &file)?;
+    // Even weights about to be overwritten draw from the backend's global generator: take
+    // them under the lock so that a run initialising in another thread stays reproducible.
+    let fresh = crate::device::seeded(device, 0, || header.encoder.init(device));
+    let encoder = load_record(fresh, bytes, &file)?;
     Ok((header, encoder))
 }
