@@ -86,7 +86,7 @@ pub struct PretrainArgs {
     /// TOML config file (e.g. a run's `config.toml`); flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Method: rotation, relative-patch, jigsaw, colorization, inpainting.
+    /// Method: rotation, relative-patch, jigsaw, colorization, inpainting, byol.
     #[arg(long)]
     pub method: Option<String>,
     /// Dataset as KIND:PATH (kinds: mnist, fashion-mnist, cifar10, cifar100, stl10, folder).
