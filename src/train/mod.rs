@@ -257,19 +257,14 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     write_atomic(&out.join("config.toml"), r.text.as_bytes())?;
 
     let device = crate::device::parse(&config.train.device)?.autodiff();
-    let mut net = r
-        .method
-        .after_init(crate::device::seeded(&device, config.train.seed, || {
-            Network {
-                encoder: r.encoder.init(&device),
-                head: r.method.init_head(&r.encoder, &device),
-            }
-        }));
+    let mut net = network(
+        &r,
+        &device,
+        previous.as_ref().map(|p| (p, ckpt_path.as_path())),
+    )?;
     let mut optimizer = optim::build(&config.optim);
     let mut step = 0;
     if let Some(previous) = previous {
-        net.encoder = load_record(net.encoder, previous.encoder, &ckpt_path)?;
-        net.head = load_record(net.head, previous.head, &ckpt_path)?;
         optimizer = optimizer
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(previous.optimizer))
             .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", ckpt_path.display()))?;
@@ -426,19 +421,8 @@ impl MethodJob for Show {
         let count = count.clamp(1, source.len());
         let r = resolve::<M>(config, source)?;
         let device = crate::device::parse(&r.config.train.device)?;
-        let mut net =
-            r.method
-                .after_init(crate::device::seeded(&device, r.config.train.seed, || {
-                    Network {
-                        encoder: r.encoder.init(&device),
-                        head: r.method.init_head(&r.encoder, &device),
-                    }
-                }));
-        if let Some(path) = &checkpoint {
-            let saved = Checkpoint::load(path)?;
-            net.encoder = load_record(net.encoder, saved.encoder, path)?;
-            net.head = load_record(net.head, saved.head, path)?;
-        }
+        let saved = checkpoint.as_deref().map(Checkpoint::load).transpose()?;
+        let net = network(&r, &device, saved.as_ref().zip(checkpoint.as_deref()))?;
         let order = loader::epoch_order(r.source.len(), r.config.train.seed, 0, true);
         let samples = order[..count]
             .iter()
@@ -504,19 +488,7 @@ impl MethodJob for TaskEval {
         } = self;
         let r = resolve::<M>(config, source)?;
         let device = crate::device::parse(&r.config.train.device)?;
-        let net = Network {
-            encoder: load_record(
-                crate::device::seeded(&device, 0, || r.encoder.init(&device)),
-                saved.encoder,
-                &file,
-            )?,
-            head: load_record(
-                crate::device::seeded(&device, 0, || r.method.init_head(&r.encoder, &device)),
-                saved.head,
-                &file,
-            )?,
-        }
-        .valid();
+        let net = network(&r, &device, Some((&saved, &file)))?.valid();
         let input = r.input.clone();
         let sampler = Arc::clone(&r.method);
         let batches = loader::spawn(
@@ -554,6 +526,28 @@ impl MethodJob for TaskEval {
             .map(|(k, v)| (k, v / count as f64))
             .collect())
     }
+}
+
+/// The run's network on `device`: freshly initialised from the run's seed (and prepared by
+/// the method's `after_init`), then given the weights of `saved` (read from `path`) if any.
+fn network<M: Method>(
+    r: &Resolved<M>,
+    device: &Device,
+    saved: Option<(&Checkpoint, &std::path::Path)>,
+) -> Result<Network<M::Head>> {
+    let mut net = r
+        .method
+        .after_init(crate::device::seeded(device, r.config.train.seed, || {
+            Network {
+                encoder: r.encoder.init(device),
+                head: r.method.init_head(&r.encoder, device),
+            }
+        }));
+    if let Some((saved, path)) = saved {
+        net.encoder = load_record(net.encoder, saved.encoder.clone(), path)?;
+        net.head = load_record(net.head, saved.head.clone(), path)?;
+    }
+    Ok(net)
 }
 
 fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> Result<T> {
