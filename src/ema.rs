@@ -2,17 +2,48 @@
 //! §3.1), MoCo and DINO's teacher.
 //!
 //! After each optimiser step the target's weights ξ move toward the online weights θ:
-//! ξ ← τ ξ + (1 − τ) θ, with τ rising from `τ_base` to 1 over training on BYOL's cosine
-//! schedule τ_k = 1 − (1 − τ_base)(cos(π k / K) + 1) / 2.
+//! ξ ← τ ξ + (1 − τ) θ, with τ rising from `τ_base` to `τ_end` (1 in BYOL and DINO) over
+//! training on BYOL's cosine schedule τ_k = τ_end − (τ_end − τ_base)(cos(π k / K) + 1) / 2;
+//! `τ_base = τ_end` gives a constant rate (MoCo's 0.999).
 
+use crate::encoder::Encoder;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 
-/// BYOL's target decay rate at step `step` of `total`: `1 − (1 − base)(cos(π k/K) + 1)/2`,
-/// `base` at the first step and 1 at the last.
-pub fn cosine_tau(base: f64, step: u64, total: u64) -> f64 {
+/// A target ("momentum", "teacher") network: a copy of the online encoder and of one online
+/// head that receives no gradient and only follows the online weights by [`update`]. BYOL's
+/// target, MoCo's key encoder and DINO's teacher are each one of these.
+#[derive(Module, Debug)]
+pub struct Target<H: Module> {
+    /// Copy of the online encoder.
+    pub encoder: Encoder,
+    /// Copy of the online head (projector, or DINO's projection head).
+    pub head: H,
+}
+
+impl<H: Module> Target<H> {
+    /// A frozen copy of `encoder` and `head` (the target's starting point).
+    pub fn copy_of(encoder: &Encoder, head: &H) -> Self {
+        Target {
+            encoder: frozen_copy(encoder),
+            head: frozen_copy(head),
+        }
+    }
+
+    /// One EMA step toward the online `encoder` and `head` with decay rate `tau`.
+    pub fn follow(self, encoder: &Encoder, head: &H, tau: f64) -> Self {
+        Target {
+            encoder: update(self.encoder, encoder, tau),
+            head: update(self.head, head, tau),
+        }
+    }
+}
+
+/// BYOL's target decay rate at step `step` of `total` (Grill et al. 2020, §3.2):
+/// `end − (end − base)(cos(π k/K) + 1)/2`, `base` at the first step and `end` at the last.
+pub fn cosine_tau(base: f64, end: f64, step: u64, total: u64) -> f64 {
     let progress = step.min(total) as f64 / total.max(1) as f64;
-    1.0 - (1.0 - base) * ((std::f64::consts::PI * progress).cos() + 1.0) / 2.0
+    end - (end - base) * ((std::f64::consts::PI * progress).cos() + 1.0) / 2.0
 }
 
 /// Moves every floating-point tensor of `target` (parameters and running statistics) toward
@@ -113,9 +144,11 @@ mod tests {
 
     #[test]
     fn tau_schedule_endpoints_and_midpoint() {
-        assert!((cosine_tau(0.996, 0, 100) - 0.996).abs() < 1e-12);
-        assert!((cosine_tau(0.996, 100, 100) - 1.0).abs() < 1e-12);
-        assert!((cosine_tau(0.99, 50, 100) - 0.995).abs() < 1e-12);
+        assert!((cosine_tau(0.996, 1.0, 0, 100) - 0.996).abs() < 1e-12);
+        assert!((cosine_tau(0.996, 1.0, 100, 100) - 1.0).abs() < 1e-12);
+        assert!((cosine_tau(0.99, 1.0, 50, 100) - 0.995).abs() < 1e-12);
+        assert_eq!(cosine_tau(0.999, 0.999, 37, 100), 0.999);
+        assert_eq!(cosine_tau(0.0, 0.0, 37, 100), 0.0);
     }
 
     fn set(linear: Linear, w: [f32; 2], b: f32) -> Linear {

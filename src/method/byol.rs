@@ -7,14 +7,17 @@
 //! receives no gradient; after every step it moves toward the online weights,
 //! ξ ← τ ξ + (1 − τ) θ, with τ rising from `tau_base` to 1 on a cosine schedule (§3.2).
 
-use super::{Method, MethodContext, Network, StepOutput, stack_images};
-use crate::ema::{cosine_tau, frozen_copy, update};
-use crate::encoder::{Encoder, EncoderConfig};
-use crate::head::Mlp;
+use super::embedding::l2_normalize;
+use super::views::{self, Views};
+use super::{Method, MethodContext, Network, Progress, StepOutput};
+use crate::ema::{Target, cosine_tau};
+use crate::encoder::EncoderConfig;
+use crate::head::{Mlp, MlpConfig};
 use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
+use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
 use serde::{Deserialize, Serialize};
 
@@ -22,18 +25,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ByolConfig {
-    /// First view's augmentations (paper: T); `size` 0 = the run's image size.
+    /// First view's augmentations (paper: T); `size` 0 = the run's image size (and, below
+    /// 64 px, the small-image variant without blur).
     pub view1: ViewConfig,
     /// Second view's augmentations (paper: T′).
     pub view2: ViewConfig,
-    /// Hidden widths of the projector (paper: [4096]).
-    pub projector_hidden: Vec<usize>,
-    /// Output width of projector and predictor (paper: 256).
-    pub projection_dim: usize,
-    /// Hidden widths of the predictor (paper: [4096]).
-    pub predictor_hidden: Vec<usize>,
-    /// Starting target decay rate τ_base (paper: 0.996).
+    /// Projector g (paper: 4096 hidden with batch norm, 256 out).
+    pub projector: MlpConfig,
+    /// Predictor q (paper: 4096 hidden, 256 out). Its output width must equal the
+    /// projector's.
+    pub predictor: MlpConfig,
+    /// Use the predictor. Without it (and with the target equal to the online network) BYOL
+    /// collapses (paper §5, table 5b): an ablation, not a recipe.
+    pub use_predictor: bool,
+    /// Target decay rate τ at the first step (paper: 0.996).
     pub tau_base: f64,
+    /// Target decay rate τ at the last step (paper: 1). `tau_base = tau_end = 0` makes the
+    /// target a copy of the online network at every step.
+    pub tau_end: f64,
 }
 
 impl Default for ByolConfig {
@@ -41,10 +50,11 @@ impl Default for ByolConfig {
         ByolConfig {
             view1: ViewConfig::byol_view1(0),
             view2: ViewConfig::byol_view2(0),
-            projector_hidden: vec![4096],
-            projection_dim: 256,
-            predictor_hidden: vec![4096],
+            projector: MlpConfig::new(&[4096], 256),
+            predictor: MlpConfig::new(&[4096], 256),
+            use_predictor: true,
             tau_base: 0.996,
+            tau_end: 1.0,
         }
     }
 }
@@ -55,13 +65,6 @@ pub struct Byol {
     input: InputSpec,
 }
 
-/// The two normalised views of one image.
-pub struct TwoViews {
-    first: Vec<f32>,
-    second: Vec<f32>,
-    shape: [usize; 3],
-}
-
 /// Online projector and predictor, and the target network (encoder and projector), which is
 /// only ever updated as a moving average of the online one.
 #[derive(Module, Debug)]
@@ -70,37 +73,36 @@ pub struct ByolHead {
     pub projector: Mlp,
     /// Online predictor q_θ.
     pub predictor: Mlp,
-    /// Target encoder f_ξ.
-    pub target_encoder: Encoder,
-    /// Target projector g_ξ.
-    pub target_projector: Mlp,
+    /// Target encoder f_ξ and projector g_ξ.
+    pub target: Target<Mlp>,
 }
 
 /// `2 − 2·cos(p, z)` per row, averaged: BYOL's normalised MSE (eq. 2).
 pub fn normalized_mse(p: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
-    let norm = |t: Tensor<2>| {
-        let n = t.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-        t / n
-    };
-    let cos = (norm(p) * norm(z)).sum_dim(1);
+    let cos = (l2_normalize(p) * l2_normalize(z)).sum_dim(1);
     cos.mul_scalar(-2.0).add_scalar(2.0).mean().reshape([1])
 }
 
 impl Method for Byol {
     type Config = ByolConfig;
     type Head = ByolHead;
-    type Sample = TwoViews;
+    type Sample = Views;
 
     fn new(mut config: ByolConfig, context: &MethodContext) -> anyhow::Result<Self> {
         for view in [&mut config.view1, &mut config.view2] {
-            if view.size == 0 {
-                view.size = context.input.image_size;
-            }
-            view.validate()?;
+            views::resolve(view, context.input.image_size)?;
         }
+        config.projector.validate("projector")?;
+        config.predictor.validate("predictor")?;
         anyhow::ensure!(
-            (0.0..=1.0).contains(&config.tau_base),
-            "method.tau_base must be in [0, 1]"
+            config.predictor.out == config.projector.out,
+            "method.predictor.out ({}) must equal method.projector.out ({})",
+            config.predictor.out,
+            config.projector.out
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&config.tau_base) && (0.0..=1.0).contains(&config.tau_end),
+            "method.tau_base and method.tau_end must be in [0, 1]"
         );
         Ok(Byol {
             config,
@@ -114,21 +116,10 @@ impl Method for Byol {
 
     fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> ByolHead {
         let c = &self.config;
-        let projector = Mlp::new(
-            encoder.feature_dim(),
-            &c.projector_hidden,
-            c.projection_dim,
-            device,
-        );
+        let projector = c.projector.init(encoder.feature_dim(), device);
         ByolHead {
-            predictor: Mlp::new(
-                c.projection_dim,
-                &c.predictor_hidden,
-                c.projection_dim,
-                device,
-            ),
-            target_encoder: frozen_copy(&encoder.init(device)),
-            target_projector: frozen_copy(&projector),
+            predictor: c.predictor.init(c.projector.out, device),
+            target: Target::copy_of(&encoder.init(device), &projector),
             projector,
         }
     }
@@ -136,8 +127,7 @@ impl Method for Byol {
     /// The target starts as a copy of the online network (paper §3.1).
     fn after_init(&self, net: Network<ByolHead>) -> Network<ByolHead> {
         let head = ByolHead {
-            target_encoder: frozen_copy(&net.encoder),
-            target_projector: frozen_copy(&net.head.projector),
+            target: Target::copy_of(&net.encoder, &net.head.projector),
             ..net.head
         };
         Network {
@@ -146,61 +136,54 @@ impl Method for Byol {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<TwoViews> {
-        let first = self.input.normalize(self.config.view1.apply(&image, rng));
-        let second = self.input.normalize(self.config.view2.apply(&image, rng));
-        Ok(TwoViews {
-            shape: [first.channels, first.height, first.width],
-            first: first.data,
-            second: second.data,
-        })
+    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+        let configs = [&self.config.view1, &self.config.view2];
+        Ok(views::sample(configs, &self.input, &image, rng))
     }
 
-    fn step(&self, net: &Network<ByolHead>, batch: &[TwoViews], device: &Device) -> StepOutput {
-        let shape = batch.first().map_or([0; 3], |s| s.shape);
-        let n = batch.len();
-        let views = stack_images(
-            batch
-                .iter()
-                .map(|s| s.first.as_slice())
-                .chain(batch.iter().map(|s| s.second.as_slice())),
-            shape,
-            device,
-        );
+    fn step(&self, net: &Network<ByolHead>, batch: &[Views], device: &Device) -> StepOutput {
         let head = &net.head;
-        let online = head
-            .predictor
-            .forward(head.projector.forward(net.encoder.forward(views.clone())));
-        let target = head
-            .target_projector
-            .forward(head.target_encoder.forward(views))
-            .detach();
-        let [_, d] = online.dims();
-        let (p1, p2) = (
-            online.clone().slice([0..n, 0..d]),
-            online.slice([n..2 * n, 0..d]),
-        );
-        let (z1, z2) = (
-            target.clone().slice([0..n, 0..d]),
-            target.slice([n..2 * n, 0..d]),
-        );
+        let z = views::forward(batch, 0..2, device, |x| {
+            head.projector.forward(net.encoder.forward(x))
+        });
+        let p: Vec<Tensor<2>> = match self.config.use_predictor {
+            true => z
+                .iter()
+                .map(|z| head.predictor.forward(z.clone()))
+                .collect(),
+            false => z.clone(),
+        };
+        let target = views::forward(batch, 0..2, device, |x| {
+            head.target
+                .head
+                .forward(head.target.encoder.forward(x))
+                .detach()
+        });
         // Symmetrised (eq. 4): each view's prediction regresses the other view's target.
-        let loss = normalized_mse(p1, z2) + normalized_mse(p2, z1);
+        let loss = normalized_mse(p[0].clone(), target[1].clone())
+            + normalized_mse(p[1].clone(), target[0].clone());
         StepOutput {
-            metrics: vec![],
             loss,
+            metrics: vec![],
+            embedding: Some(z[0].clone().detach()),
         }
     }
 
-    fn after_step(&self, net: Network<ByolHead>, progress: super::Progress) -> Network<ByolHead> {
-        let tau = cosine_tau(self.config.tau_base, progress.step, progress.total_steps);
+    fn after_step(&self, net: Network<ByolHead>, progress: Progress) -> Network<ByolHead> {
+        let c = &self.config;
+        let tau = cosine_tau(c.tau_base, c.tau_end, progress.step, progress.total_steps);
         let Network { encoder, head } = net;
         let head = ByolHead {
-            target_encoder: update(head.target_encoder, &encoder, tau),
-            target_projector: update(head.target_projector, &head.projector, tau),
+            target: head.target.follow(&encoder, &head.projector, tau),
             ..head
         };
         Network { encoder, head }
+    }
+
+    fn render(&self, net: &Network<ByolHead>, batch: &[Views], device: &Device) -> Option<Grid> {
+        views::render(batch, device, |x| {
+            net.head.projector.forward(net.encoder.forward(x))
+        })
     }
 }
 

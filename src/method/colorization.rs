@@ -287,6 +287,7 @@ impl Method for Colorization {
                 StepOutput {
                     metrics: vec![("ab_rmse", loss.clone().detach().sqrt().mul_scalar(AB_SCALE))],
                     loss,
+                    embedding: None,
                 }
             }
             ColorLoss::Classification => {
@@ -326,6 +327,7 @@ impl Method for Colorization {
                 StepOutput {
                     loss,
                     metrics: vec![("bin_acc", hits), ("ab_rmse", rmse)],
+                    embedding: None,
                 }
             }
         }

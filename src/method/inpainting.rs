@@ -217,7 +217,11 @@ impl Method for Inpainting {
                     + d_loss.reshape([1])
             }
         };
-        StepOutput { loss, metrics }
+        StepOutput {
+            loss,
+            metrics,
+            embedding: None,
+        }
     }
 
     fn render(

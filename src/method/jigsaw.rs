@@ -194,6 +194,7 @@ impl Method for Jigsaw {
         StepOutput {
             loss: cross_entropy(logits.clone(), labels.clone()),
             metrics: vec![("jigsaw_acc", accuracy(logits, labels))],
+            embedding: None,
         }
     }
 

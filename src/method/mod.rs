@@ -5,13 +5,21 @@
 //! The trainer drives any [`Method`] without knowing which one it is; [`registry`] maps names
 //! to types.
 
+pub mod barlow_twins;
 pub mod byol;
 pub mod colorization;
+pub mod dino;
+pub mod embedding;
 pub mod inpainting;
 pub mod jigsaw;
+pub mod moco;
 pub mod registry;
 pub mod relative_patch;
 pub mod rotation;
+pub mod simclr;
+pub mod simsiam;
+pub mod vicreg;
+pub mod views;
 
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
@@ -59,6 +67,21 @@ pub struct StepOutput {
     pub loss: Tensor<1>,
     /// Named scalar metrics (shape `[1]` each), detached.
     pub metrics: Vec<(&'static str, Tensor<1>)>,
+    /// The `[N, D]` embeddings the loss compares (joint-embedding methods: the online
+    /// projection of the first view), from which the trainer computes the collapse
+    /// indicators. `None` for methods that cannot collapse (the pretext tasks).
+    pub embedding: Option<Tensor<2>>,
+}
+
+impl StepOutput {
+    /// A loss with no metrics and no embedding.
+    pub fn loss(loss: Tensor<1>) -> Self {
+        StepOutput {
+            loss,
+            metrics: Vec::new(),
+            embedding: None,
+        }
+    }
 }
 
 /// A self-supervised method.

@@ -1,12 +1,18 @@
 //! Method names → method types. Adding a method touches its own file and one line here.
 
 use super::Method;
+use super::barlow_twins::BarlowTwins;
 use super::byol::Byol;
 use super::colorization::Colorization;
+use super::dino::Dino;
 use super::inpainting::Inpainting;
 use super::jigsaw::Jigsaw;
+use super::moco::Moco;
 use super::relative_patch::RelativePatch;
 use super::rotation::Rotation;
+use super::simclr::Simclr;
+use super::simsiam::Simsiam;
+use super::vicreg::Vicreg;
 use anyhow::bail;
 
 /// Names of all registered methods.
@@ -17,6 +23,12 @@ pub const NAMES: &[&str] = &[
     "colorization",
     "inpainting",
     "byol",
+    "simclr",
+    "simsiam",
+    "barlow-twins",
+    "vicreg",
+    "moco",
+    "dino",
 ];
 
 /// Work to do with a method whose type is only known at run time.
@@ -36,6 +48,12 @@ pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
         "colorization" => job.run::<Colorization>(),
         "inpainting" => job.run::<Inpainting>(),
         "byol" => job.run::<Byol>(),
+        "simclr" => job.run::<Simclr>(),
+        "simsiam" => job.run::<Simsiam>(),
+        "barlow-twins" => job.run::<BarlowTwins>(),
+        "vicreg" => job.run::<Vicreg>(),
+        "moco" => job.run::<Moco>(),
+        "dino" => job.run::<Dino>(),
         _ => bail!(
             "unknown method `{name}`; known methods: {}",
             NAMES.join(", ")

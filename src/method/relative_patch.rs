@@ -163,6 +163,7 @@ impl Method for RelativePatch {
         StepOutput {
             loss: cross_entropy(logits.clone(), labels.clone()),
             metrics: vec![("position_acc", accuracy(logits, labels))],
+            embedding: None,
         }
     }
 

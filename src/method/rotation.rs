@@ -88,6 +88,7 @@ impl Method for Rotation {
         StepOutput {
             loss: cross_entropy(logits.clone(), labels.clone()),
             metrics: vec![("rotation_acc", accuracy(logits, labels))],
+            embedding: None,
         }
     }
 

@@ -84,7 +84,14 @@ fn linear_taps(start: usize, len: usize, out: usize) -> Vec<(usize, usize, f32)>
 
 /// Bilinear resize of the `region` of `image` to `out_width × out_height`, treating the region
 /// as the whole image (so edge taps clamp to the region, exactly as crop-then-resize would).
-fn resize_region(image: &Image, region: CropBox, out_width: usize, out_height: usize) -> Image {
+/// The region must lie inside the image. Shared by [`random_resized_crop`] and the traced view
+/// pipeline ([`super::ViewConfig::apply_traced`]), which samples the region itself.
+pub(super) fn resize_region(
+    image: &Image,
+    region: CropBox,
+    out_width: usize,
+    out_height: usize,
+) -> Image {
     let mut out = Image::filled(image.channels, out_height, out_width, 0.0);
     if region.width == 0 || region.height == 0 || out_width == 0 || out_height == 0 {
         return out;

@@ -31,7 +31,7 @@ pub use geometry::{
     random_resized_crop_params, resize, resize_shorter, rot90,
 };
 pub use normalize::{IMAGENET_MEAN, IMAGENET_STD, normalize};
-pub use view::ViewConfig;
+pub use view::{ViewConfig, ViewTrace};
 
 use rand::{Rng, RngCore};
 

@@ -1,11 +1,47 @@
 //! [`ViewConfig`]: a serialisable description of one augmented "view" of an image.
 
+use super::geometry::resize_region;
 use super::{
-    center_crop, coin, color_jitter, gaussian_blur, random_grayscale, random_hflip,
-    random_resized_crop, resize_shorter, solarize, uniform,
+    center_crop, coin, color_jitter, gaussian_blur, grayscale, hflip, random_resized_crop_params,
+    resize_shorter, solarize, uniform,
 };
 use crate::{DataError, Image};
 use rand::Rng;
+
+/// What [`ViewConfig::apply_traced`] did to produce one view: which random ops fired and which
+/// region of the source image the crop took. Lets tests and diagnostics check the pipeline's
+/// probabilities and crop distribution, which the output image alone does not reveal.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ViewTrace {
+    /// The horizontal flip was applied.
+    pub flipped: bool,
+    /// The colour jitter was applied.
+    pub jittered: bool,
+    /// The view was converted to grayscale.
+    pub grayscale: bool,
+    /// The Gaussian blur was applied.
+    pub blurred: bool,
+    /// The view was solarised.
+    pub solarized: bool,
+    /// Area of the source region the view was cut from, as a fraction of the source image's area
+    /// (before resizing to `size × size`). For the random crop this is the sampled box (or
+    /// torchvision's centre-crop fallback when no sample fitted); for the resize + centre crop
+    /// path, the part of the source that stays visible. 0 for an empty image.
+    pub crop_area: f32,
+    /// Aspect ratio (width / height, in source pixels) of that region. 0 for an empty image.
+    pub crop_ratio: f32,
+}
+
+/// The `(crop_area, crop_ratio)` of a `w × h` region of a `width × height` source, in source
+/// pixels; `(0, 0)` when either is empty.
+fn region_stats(w: f64, h: f64, width: usize, height: usize) -> (f32, f32) {
+    let (width, height) = (width as f64, height as f64);
+    if w > 0.0 && h > 0.0 && width > 0.0 && height > 0.0 {
+        ((w * h / (width * height)) as f32, (w / h) as f32)
+    } else {
+        (0.0, 0.0)
+    }
+}
 
 /// The full augmentation pipeline producing one view of an image, in the order of the
 /// SimCLR/BYOL torchvision pipelines:
@@ -125,6 +161,65 @@ impl ViewConfig {
         }
     }
 
+    /// SimCLR's view (Chen et al. 2020, appendix A), both views alike: random resized crop
+    /// 0.08–1; flip 0.5; colour jitter with probability 0.8 at strength s = 1 (brightness,
+    /// contrast, saturation 0.8, hue 0.2); grayscale 0.2; Gaussian blur 0.5 (sigma 0.1–2).
+    pub fn simclr(size: usize) -> Self {
+        ViewConfig {
+            random_crop: true,
+            flip_prob: 0.5,
+            jitter_prob: 0.8,
+            brightness: 0.8,
+            contrast: 0.8,
+            saturation: 0.8,
+            hue: 0.2,
+            gray_prob: 0.2,
+            blur_prob: 0.5,
+            ..ViewConfig::base(size)
+        }
+    }
+
+    /// MoCo v2's view (Chen et al. 2020, "Improved Baselines…", used by SimSiam too), both views
+    /// alike: random resized crop 0.2–1; colour jitter with probability 0.8 (brightness,
+    /// contrast, saturation 0.4, hue 0.1); grayscale 0.2; Gaussian blur 0.5 (sigma 0.1–2);
+    /// flip 0.5.
+    pub fn moco_v2(size: usize) -> Self {
+        ViewConfig {
+            crop_scale: (0.2, 1.0),
+            saturation: 0.4,
+            blur_prob: 0.5,
+            ..ViewConfig::byol_view1(size)
+        }
+    }
+
+    /// DINO's first global crop (Caron et al. 2021, `DataAugmentationDINO`): BYOL's first view
+    /// with the crop scale 0.4–1.
+    pub fn dino_global1(size: usize) -> Self {
+        ViewConfig {
+            crop_scale: (0.4, 1.0),
+            ..ViewConfig::byol_view1(size)
+        }
+    }
+
+    /// DINO's second global crop: BYOL's second view (blur 0.1, solarisation 0.2) with the
+    /// crop scale 0.4–1.
+    pub fn dino_global2(size: usize) -> Self {
+        ViewConfig {
+            crop_scale: (0.4, 1.0),
+            ..ViewConfig::byol_view2(size)
+        }
+    }
+
+    /// DINO's local crops: crop scale 0.05–0.4, BYOL's colour ops, blur 0.5, no solarisation
+    /// (the paper's 96 px at 224 px).
+    pub fn dino_local(size: usize) -> Self {
+        ViewConfig {
+            crop_scale: (0.05, 0.4),
+            blur_prob: 0.5,
+            ..ViewConfig::byol_view1(size)
+        }
+    }
+
     /// A mild pipeline for small or gray images (e.g. 28 × 28 MNIST): random resized crop with
     /// scale 0.2–1 and a horizontal flip with probability 0.5, no colour op.
     pub fn simple(size: usize) -> Self {
@@ -195,20 +290,54 @@ impl ViewConfig {
 
     /// Produces one view of `image` (see the type's documentation for the pipeline and the
     /// order of random draws). The output has `image`'s channel count and is `size × size`.
+    /// Equivalent to [`ViewConfig::apply_traced`] without the trace.
     pub fn apply<R: Rng + ?Sized>(&self, image: &Image, rng: &mut R) -> Image {
+        self.apply_traced(image, rng).0
+    }
+
+    /// As [`ViewConfig::apply`] (same random draws, same view), and also reports which random
+    /// ops fired and which source region the crop took (see [`ViewTrace`]).
+    pub fn apply_traced<R: Rng + ?Sized>(&self, image: &Image, rng: &mut R) -> (Image, ViewTrace) {
         let size = self.size;
+        let mut trace = ViewTrace::default();
         let mut view = if self.random_crop {
-            random_resized_crop(image, size, size, self.crop_scale, self.crop_ratio, rng)
+            // `random_resized_crop`, with the sampled region kept for the trace.
+            let region = random_resized_crop_params(
+                image.width,
+                image.height,
+                self.crop_scale,
+                self.crop_ratio,
+                rng,
+            );
+            (trace.crop_area, trace.crop_ratio) = region_stats(
+                region.width as f64,
+                region.height as f64,
+                image.width,
+                image.height,
+            );
+            resize_region(image, region, size, size)
         } else {
             let resized = resize_shorter(image, self.resize.unwrap_or(size));
+            // The visible part of the resized image, mapped back to source pixels.
+            if resized.width > 0 && resized.height > 0 {
+                let w = size.min(resized.width) as f64 * image.width as f64 / resized.width as f64;
+                let h =
+                    size.min(resized.height) as f64 * image.height as f64 / resized.height as f64;
+                (trace.crop_area, trace.crop_ratio) = region_stats(w, h, image.width, image.height);
+            }
             if resized.width == size && resized.height == size {
                 resized
             } else {
                 center_crop(&resized, size, size)
             }
         };
-        view = random_hflip(view, self.flip_prob, rng);
-        if coin(rng, self.jitter_prob) {
+        // `random_hflip`: one coin, then the flip.
+        trace.flipped = coin(rng, self.flip_prob);
+        if trace.flipped {
+            view = hflip(view);
+        }
+        trace.jittered = coin(rng, self.jitter_prob);
+        if trace.jittered {
             view = color_jitter(
                 view,
                 self.brightness,
@@ -218,12 +347,18 @@ impl ViewConfig {
                 rng,
             );
         }
-        view = random_grayscale(view, self.gray_prob, rng);
-        if coin(rng, self.blur_prob) {
+        // `random_grayscale`: one coin, then the conversion.
+        trace.grayscale = coin(rng, self.gray_prob);
+        if trace.grayscale {
+            view = grayscale(view);
+        }
+        trace.blurred = coin(rng, self.blur_prob);
+        if trace.blurred {
             let sigma = uniform(rng, self.blur_sigma.0, self.blur_sigma.1);
             view = gaussian_blur(&view, self.kernel_size(), sigma);
         }
-        if coin(rng, self.solarize_prob) {
+        trace.solarized = coin(rng, self.solarize_prob);
+        if trace.solarized {
             view = solarize(view, self.solarize_threshold);
         }
         // Interpolation and blur weights sum to 1 only up to rounding: clamp the last ulp away
@@ -231,7 +366,7 @@ impl ViewConfig {
         for v in &mut view.data {
             *v = v.clamp(0.0, 1.0);
         }
-        view
+        (view, trace)
     }
 }
 
@@ -350,5 +485,207 @@ mod tests {
                 serde::de::value::Error,
             >::new([("sise", 64usize)].into_iter()));
         assert!(bad.unwrap_err().to_string().contains("sise"));
+    }
+
+    /// A random-ish 3-channel 64 × 48 image (width 64, height 48).
+    fn noise_image() -> Image {
+        let mut rng = sample_rng(12345, 0, 0);
+        let (channels, height, width) = (3, 48, 64);
+        Image {
+            channels,
+            height,
+            width,
+            data: (0..channels * height * width)
+                .map(|_| rng.random::<f32>())
+                .collect(),
+        }
+    }
+
+    fn presets(size: usize) -> [(&'static str, ViewConfig); 7] {
+        [
+            ("byol_view1", ViewConfig::byol_view1(size)),
+            ("byol_view2", ViewConfig::byol_view2(size)),
+            ("simclr", ViewConfig::simclr(size)),
+            ("moco_v2", ViewConfig::moco_v2(size)),
+            ("dino_global1", ViewConfig::dino_global1(size)),
+            ("dino_global2", ViewConfig::dino_global2(size)),
+            ("dino_local", ViewConfig::dino_local(size)),
+        ]
+    }
+
+    /// The view built by composing the public random ops as the type's documentation describes;
+    /// an independent oracle for the draw order of `apply_traced`.
+    fn composed_view<R: Rng + ?Sized>(v: &ViewConfig, image: &Image, rng: &mut R) -> Image {
+        use crate::augment::{
+            random_gaussian_blur, random_grayscale, random_hflip, random_resized_crop,
+            random_solarize,
+        };
+        assert!(v.random_crop);
+        let mut x = random_resized_crop(image, v.size, v.size, v.crop_scale, v.crop_ratio, rng);
+        x = random_hflip(x, v.flip_prob, rng);
+        if coin(rng, v.jitter_prob) {
+            x = color_jitter(x, v.brightness, v.contrast, v.saturation, v.hue, rng);
+        }
+        x = random_grayscale(x, v.gray_prob, rng);
+        if coin(rng, v.blur_prob) {
+            x = random_gaussian_blur(&x, v.kernel_size(), v.blur_sigma, rng);
+        }
+        x = random_solarize(x, v.solarize_threshold, v.solarize_prob, rng);
+        for p in &mut x.data {
+            *p = p.clamp(0.0, 1.0);
+        }
+        x
+    }
+
+    #[test]
+    fn apply_and_apply_traced_agree_with_the_composed_ops() {
+        let image = noise_image();
+        for (name, v) in presets(32) {
+            for i in 0..64 {
+                let a = v.apply(&image, &mut sample_rng(3, 1, i));
+                let (b, _) = v.apply_traced(&image, &mut sample_rng(3, 1, i));
+                let c = composed_view(&v, &image, &mut sample_rng(3, 1, i));
+                assert_eq!(a, b, "{name} sample {i}");
+                assert_eq!(a, c, "{name} sample {i}");
+            }
+        }
+        // The deterministic path reports the visible source region: 64 × 48 resized to 42 × 32,
+        // centre 32 × 32 → about 48.76 × 48 source pixels.
+        let (a, t) = ViewConfig::eval(32).apply_traced(&image, &mut sample_rng(0, 0, 0));
+        assert_eq!(
+            a,
+            ViewConfig::eval(32).apply(&image, &mut sample_rng(0, 0, 0))
+        );
+        assert!(!(t.flipped || t.jittered || t.grayscale || t.blurred || t.solarized));
+        let w = 32.0 * 64.0 / 42.0;
+        assert!(
+            (t.crop_area - w * 48.0 / (64.0 * 48.0)).abs() < 1e-5,
+            "{t:?}"
+        );
+        assert!((t.crop_ratio - w / 48.0).abs() < 1e-5, "{t:?}");
+    }
+
+    /// Over many samples, each random op fires with its configured probability (within 4.5
+    /// binomial standard deviations; exactly never / always for p = 0 / 1), every crop's area
+    /// fraction and log aspect ratio lie in the configured ranges up to the integer rounding of
+    /// the crop's sides, and torchvision's centre-crop fallback (after 10 rejected samples) is
+    /// rare.
+    #[test]
+    fn recipe_probabilities_over_many_samples() {
+        const N: usize = 4000;
+        let image = noise_image();
+        let (width, height) = (image.width as f64, image.height as f64);
+        let source_area = width * height;
+        for (name, v) in presets(32) {
+            v.validate().unwrap();
+            // The fallback box: a scale that never fits forces it. For this 64 × 48 image it is
+            // the whole image (ratio 4/3 is in range), so for scales reaching 1 a fallback looks
+            // like an in-range sample; it is counted as a fallback only when it lies outside.
+            let fallback = random_resized_crop_params(
+                image.width,
+                image.height,
+                (2.0, 3.0),
+                v.crop_ratio,
+                &mut sample_rng(0, 0, 0),
+            );
+            let fallback = region_stats(
+                fallback.width as f64,
+                fallback.height as f64,
+                image.width,
+                image.height,
+            );
+            let mut fired = [0usize; 5];
+            let (mut fallbacks, mut min_area, mut max_area) = (0usize, f32::INFINITY, 0f32);
+            for i in 0..N {
+                let (view, t) = v.apply_traced(&image, &mut sample_rng(11, 0, i as u64));
+                assert_eq!((view.channels, view.height, view.width), (3, 32, 32));
+                for (k, f) in [t.flipped, t.jittered, t.grayscale, t.blurred, t.solarized]
+                    .into_iter()
+                    .enumerate()
+                {
+                    fired[k] += usize::from(f);
+                }
+                // The trace agrees with the output: grayscale (and the per-channel ops after it)
+                // keeps the channels equal; solarisation at 0.5 leaves nothing above 0.5.
+                if t.grayscale {
+                    let n = 32 * 32;
+                    assert_eq!(view.data[..n], view.data[n..2 * n], "{name} {i}");
+                    assert_eq!(view.data[..n], view.data[2 * n..], "{name} {i}");
+                }
+                if t.solarized {
+                    assert!(view.data.iter().all(|&p| p <= 0.5), "{name} {i}");
+                }
+                // Recover the integer box from the trace.
+                let a = f64::from(t.crop_area) * source_area;
+                let r = f64::from(t.crop_ratio);
+                let (w, h) = ((a * r).sqrt(), (a / r).sqrt());
+                let (wi, hi) = (w.round(), h.round());
+                assert!(
+                    (w - wi).abs() < 1e-3 && (h - hi).abs() < 1e-3,
+                    "{name} {i}: {t:?}"
+                );
+                assert!(wi >= 1.0 && wi <= width && hi >= 1.0 && hi <= height);
+                // The sampled target area and ratio are within half a pixel of each side.
+                let area_lo = (wi - 0.5) * (hi - 0.5) / source_area;
+                let area_hi = (wi + 0.5) * (hi + 0.5) / source_area;
+                let log_lo = ((wi - 0.5) / (hi + 0.5)).ln();
+                let log_hi = ((wi + 0.5) / (hi - 0.5)).ln();
+                let eps = 1e-6;
+                let in_scale = area_hi >= f64::from(v.crop_scale.0) - eps
+                    && area_lo <= f64::from(v.crop_scale.1) + eps;
+                let in_ratio = log_hi >= f64::from(v.crop_ratio.0).ln() - eps
+                    && log_lo <= f64::from(v.crop_ratio.1).ln() + eps;
+                if !(in_scale && in_ratio) {
+                    assert_eq!(
+                        (t.crop_area, t.crop_ratio),
+                        fallback,
+                        "{name} {i}: crop outside scale {:?} / ratio {:?} and not the fallback",
+                        v.crop_scale,
+                        v.crop_ratio
+                    );
+                    fallbacks += 1;
+                } else {
+                    min_area = min_area.min(t.crop_area);
+                    max_area = max_area.max(t.crop_area);
+                }
+            }
+            let probs = [
+                ("flip", v.flip_prob),
+                ("jitter", v.jitter_prob),
+                ("grayscale", v.gray_prob),
+                ("blur", v.blur_prob),
+                ("solarize", v.solarize_prob),
+            ];
+            for ((op, p), &k) in probs.into_iter().zip(&fired) {
+                if p <= 0.0 {
+                    assert_eq!(k, 0, "{name}: {op} with p = 0 fired");
+                } else if p >= 1.0 {
+                    assert_eq!(k, N, "{name}: {op} with p = 1 did not always fire");
+                } else {
+                    let (n, p) = (N as f64, f64::from(p));
+                    let sd = (n * p * (1.0 - p)).sqrt();
+                    let dev = (k as f64 - n * p).abs();
+                    assert!(
+                        dev <= 4.5 * sd,
+                        "{name}: {op} fired {k}/{N} times, expected {:.0} ± {:.1}",
+                        n * p,
+                        sd
+                    );
+                }
+            }
+            // Each rejection-sampling attempt fits with probability well above 1/2 here, so all
+            // ten failing is far rarer than 1 in 1000.
+            assert!(fallbacks <= N / 1000, "{name}: {fallbacks} fallback crops");
+            // The crops cover the scale range, not a corner of it.
+            let (lo, hi) = v.crop_scale;
+            assert!(
+                min_area < lo + 0.05 * (hi - lo),
+                "{name}: min area {min_area}"
+            );
+            assert!(
+                max_area > lo + 0.75 * (hi - lo),
+                "{name}: max area {max_area}"
+            );
+        }
     }
 }
