@@ -27,6 +27,9 @@ pub struct RunConfig {
     /// Loop length, batch size, seed, checkpointing.
     #[serde(default)]
     pub train: TrainConfig,
+    /// The kNN probe that watches the encoder while it trains.
+    #[serde(default)]
+    pub probe: ProbeConfig,
 }
 
 /// Data options.
@@ -85,16 +88,50 @@ pub enum OptimizerKind {
     Sgd,
     /// AdamW (Loshchilov & Hutter 2019), decoupled weight decay.
     Adamw,
+    /// LARS (You et al. 2017) as BYOL, SimCLR and Barlow Twins use it: SGD with momentum whose
+    /// step for each weight matrix is scaled by a trust ratio; biases and normalisation
+    /// parameters take plain SGD without weight decay.
+    Lars,
+}
+
+/// How the learning rate follows the batch size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrScaling {
+    /// `optim.lr` is used as written.
+    #[default]
+    None,
+    /// `lr × B / 256` with `B` the batch size times `train.accumulate` (Goyal et al. 2017;
+    /// the BYOL, SimCLR, SimSiam, MoCo and VICReg recipes).
+    Linear,
+    /// `lr × √(B / 256)` (SimCLR's appendix B.1 for small batches).
+    Sqrt,
+}
+
+impl LrScaling {
+    /// The factor for an effective batch of `batch` images.
+    pub fn factor(self, batch: usize) -> f64 {
+        let ratio = batch as f64 / 256.0;
+        match self {
+            LrScaling::None => 1.0,
+            LrScaling::Linear => ratio,
+            LrScaling::Sqrt => ratio.sqrt(),
+        }
+    }
 }
 
 /// Optimiser and schedule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
-    /// `sgd` or `adamw`.
+    /// `sgd`, `adamw` or `lars`.
     pub name: OptimizerKind,
-    /// Peak learning rate (reached after warm-up).
+    /// Peak learning rate (reached after warm-up), before `lr_scaling`.
     pub lr: f64,
+    /// Scale `lr` with the batch size: `none`, `linear` (× B/256) or `sqrt`.
+    pub lr_scaling: LrScaling,
+    /// LARS trust coefficient η (BYOL and SimCLR: 0.001).
+    pub trust_coefficient: f64,
     /// SGD momentum.
     pub momentum: f64,
     /// SGD Nesterov momentum.
@@ -118,6 +155,8 @@ impl Default for OptimConfig {
         OptimConfig {
             name: OptimizerKind::Sgd,
             lr: 0.05,
+            lr_scaling: LrScaling::None,
+            trust_coefficient: 0.001,
             momentum: 0.9,
             nesterov: false,
             weight_decay: 5e-4,
@@ -141,6 +180,10 @@ pub struct TrainConfig {
     pub max_steps: u64,
     /// Images per batch (before a method multiplies them into views).
     pub batch_size: usize,
+    /// Gradient accumulation: each optimiser step sums the gradients of this many batches
+    /// (the loss of each is divided by the count), so that the effective batch is
+    /// `batch_size × accumulate`. Batch norm and in-batch negatives still see one batch.
+    pub accumulate: usize,
     /// Seed of weights, data order and augmentations.
     pub seed: u64,
     /// Write a checkpoint every this many steps (0 = only at the end).
@@ -159,11 +202,40 @@ impl Default for TrainConfig {
             epochs: 10,
             max_steps: 0,
             batch_size: 128,
+            accumulate: 1,
             seed: 0,
             checkpoint_every: 500,
             log_every: 10,
             out: PathBuf::from("runs/run"),
             device: "flex".into(),
+        }
+    }
+}
+
+/// The kNN probe run during pretraining (when the data has labels): the encoder embeds a
+/// seeded subset of the labelled train split and of the test split, and weighted kNN
+/// (k = 200, T = 0.1, as `pretext eval knn`) classifies the second by the first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Run the probe (it is skipped, with a note, when the data has no labels or no test
+    /// split).
+    pub enabled: bool,
+    /// Probe every this many steps; 0 = at every checkpoint and at the end.
+    pub every: u64,
+    /// Labelled train images that vote.
+    pub bank: usize,
+    /// Test images classified.
+    pub queries: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            enabled: true,
+            every: 0,
+            bank: 5000,
+            queries: 1000,
         }
     }
 }
@@ -205,6 +277,12 @@ impl RunConfig {
         }
         if t.epochs == 0 {
             bail!("train.epochs must be at least 1");
+        }
+        if t.accumulate == 0 {
+            bail!("train.accumulate must be at least 1");
+        }
+        if self.optim.trust_coefficient.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            bail!("optim.trust_coefficient must be positive");
         }
         if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
             bail!("optim.lr must be a positive number, got {}", self.optim.lr);

@@ -131,3 +131,44 @@ fn a_checkpoint_whose_weights_do_not_fit_its_encoder_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn accumulation_lr_scaling_and_the_knn_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 64, 20);
+    let extra = [
+        "train.accumulate=2",
+        "optim.lr=0.256",
+        "optim.lr_scaling=\"linear\"",
+        "train.checkpoint_every=0",
+        "probe.bank=32",
+    ];
+    let out = dir.path().join("whole");
+    // 64 images in batches of 16, two epochs: 8 batches, two per optimiser step.
+    let whole = train::pretrain(config(&data, &out, &extra), quiet(false)).unwrap();
+    assert_eq!(whole.steps, 4);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The effective batch is 32: lr = 0.256 × 32/256.
+    assert!((lines[0]["lr"].as_f64().unwrap() - 0.032).abs() < 1e-12);
+    // The probe runs at the end (no checkpoints before) and only then.
+    let probed: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("knn_top1").is_some())
+        .collect();
+    assert_eq!(probed.len(), 1);
+    let top1 = probed[0]["knn_top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1), "{top1}");
+
+    // Interrupted after one step and resumed, the accumulated run repeats itself.
+    let parts = dir.path().join("parts");
+    let mut first = extra.to_vec();
+    first.push("train.max_steps=1");
+    train::pretrain(config(&data, &parts, &first), quiet(false)).unwrap();
+    let rest = train::pretrain(config(&data, &parts, &extra), quiet(true)).unwrap();
+    assert_eq!(rest.losses, whole.losses[1..].to_vec());
+}

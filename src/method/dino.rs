@@ -334,7 +334,7 @@ mod tests {
         let centred = |c: [f32; 2]| {
             let (_, e) = dino_loss(
                 &s,
-                &[t.clone()],
+                std::slice::from_ref(&t),
                 Tensor::from_floats([c], &device),
                 0.1,
                 1.0,

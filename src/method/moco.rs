@@ -211,7 +211,7 @@ impl Method for Moco {
         }
         new_keys.push(queue);
         let size = self.config.queue_size;
-        let updated = Tensor::cat(new_keys, 0).slice([0..size]);
+        let updated = Tensor::cat(new_keys, 0).narrow(0, 0, size);
         head.queue.update(updated.detach());
         StepOutput {
             loss,

@@ -6,7 +6,9 @@
 //! counter; the data order and every augmentation depend only on (seed, epoch, index), so a
 //! resumed run continues exactly where the killed one stopped.
 
+pub mod collapse;
 pub mod optim;
+pub mod probe;
 pub mod progress;
 pub mod schedule;
 
@@ -18,7 +20,7 @@ use crate::method::registry::{self, MethodJob};
 use crate::method::{Method, MethodContext, Network, Progress};
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use pretext_data::ImageSource;
@@ -130,15 +132,20 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
         mean,
         std,
     };
-    let method_config: M::Config = toml::Value::Table(config.method.options.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            anyhow::anyhow!(
-                "[method] options of `{}`: {}",
-                config.method.name,
-                e.message()
-            )
-        })?;
+    // The options merge into the method's defaults table by table, so that
+    // `method.projector.out=64` changes one width and keeps the default hidden layers.
+    let mut options = toml::Table::try_from(M::Config::default())?;
+    merge(&mut options, config.method.options.clone());
+    let method_config: M::Config =
+        toml::Value::Table(options)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!(
+                    "[method] options of `{}`: {}",
+                    config.method.name,
+                    e.message()
+                )
+            })?;
     let encoder = config
         .encoder
         .clone()
@@ -170,21 +177,34 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
     })
 }
 
-/// Steps in one epoch (the last partial batch is dropped, as SSL trainers do).
-fn steps_per_epoch<M: Method>(r: &Resolved<M>) -> Result<u64> {
+/// Overwrites `base` with `update`, descending into tables present in both.
+fn merge(base: &mut toml::Table, update: toml::Table) {
+    for (key, value) in update {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Batches in one epoch (the last partial batch is dropped, as SSL trainers do).
+fn batches_per_epoch<M: Method>(r: &Resolved<M>) -> Result<u64> {
     let batch_size = r.config.train.batch_size;
-    let steps = loader::steps_per_epoch(r.source.len(), batch_size, true) as u64;
+    let batches = loader::steps_per_epoch(r.source.len(), batch_size, true) as u64;
     ensure!(
-        steps > 0,
+        batches > 0,
         "the dataset has {} images, fewer than one batch of {batch_size}",
         r.source.len()
     );
-    Ok(steps)
+    Ok(batches)
 }
 
-/// The data loader of a run, starting at optimiser step `step`.
-fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<Result<M::Sample>>> {
-    let steps_per_epoch = steps_per_epoch(r)?;
+/// The data loader of a run, starting at batch `position` of the whole run (epochs laid end
+/// to end; an optimiser step consumes `train.accumulate` batches).
+fn batches<M: Method>(r: &Resolved<M>, position: u64) -> Result<loader::Loader<Result<M::Sample>>> {
+    let per_epoch = batches_per_epoch(r)?;
     let input = r.input.clone();
     let sampler = Arc::clone(&r.method);
     Ok(loader::spawn(
@@ -195,8 +215,8 @@ fn batches<M: Method>(r: &Resolved<M>, step: u64) -> Result<loader::Loader<Resul
             shuffle: true,
             drop_last: true,
             prefetch: r.config.data.prefetch.max(1),
-            start_epoch: step / steps_per_epoch,
-            start_step: (step % steps_per_epoch) as usize,
+            start_epoch: position / per_epoch,
+            start_step: (position % per_epoch) as usize,
             epochs: Some(r.config.train.epochs),
             skip_errors: r.config.data.skip_corrupt,
             threads: None,
@@ -271,16 +291,26 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         step = previous.header.step;
     }
 
-    let steps_per_epoch = steps_per_epoch(&r)?;
-    let total = config.train.epochs * steps_per_epoch;
+    let accumulate = config.train.accumulate.max(1) as u64;
+    let batches_per_epoch = batches_per_epoch(&r)?;
+    let total = config.train.epochs * batches_per_epoch / accumulate;
+    ensure!(
+        total > 0,
+        "train.accumulate = {accumulate} batches is more than the whole run holds"
+    );
     let end = match config.train.max_steps {
         0 => total,
         n => n.min(total),
     };
+    let scale = config
+        .optim
+        .lr_scaling
+        .factor(config.train.batch_size * accumulate as usize);
     let schedule = WarmupCosine {
-        base: config.optim.lr,
+        base: config.optim.lr * scale,
         min: config.optim.min_lr,
-        warmup: (config.optim.warmup_epochs * steps_per_epoch as f64).round() as u64,
+        warmup: (config.optim.warmup_epochs * (batches_per_epoch / accumulate) as f64).round()
+            as u64,
         total,
     };
     let mut summary = RunSummary {
@@ -293,6 +323,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         return Ok(summary);
     }
 
+    let probe = probe::Probe::open(config)?;
     let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, end, options.quiet)?;
     let started = std::time::Instant::now();
     let log_every = config.train.log_every.max(1);
@@ -303,20 +334,38 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         step,
         config: r.text.clone(),
     };
-    for batch in batches(&r, step)? {
-        let batch = batch?;
-        let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
-        let lr = schedule.at(step);
-        let output = r.method.step(&net, &samples, &device);
-        let loss = f64::from(output.loss.clone().into_scalar::<f32>());
-        if !loss.is_finite() {
-            bail!(
-                "loss became {loss} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
-                out.display()
-            );
+    let mut loader = batches(&r, step * accumulate)?;
+    while step < end {
+        // One optimiser step: the summed gradients of `accumulate` batches, each batch's loss
+        // divided by the count so that the step equals one on the whole effective batch.
+        let mut gradients = GradientsAccumulator::new();
+        let (mut loss, mut epoch) = (0.0, 0);
+        let mut last = None;
+        for _ in 0..accumulate {
+            let batch = loader
+                .next()
+                .context("the data loader stopped before the last step")??;
+            let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
+            let output = r.method.step(&net, &samples, &device);
+            let value = f64::from(output.loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                bail!(
+                    "loss became {value} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
+                    out.display()
+                );
+            }
+            let scaled = output.loss.clone().div_scalar(accumulate as f64);
+            gradients.accumulate(&net, GradientsParams::from_grads(scaled.backward(), &net));
+            loss += value / accumulate as f64;
+            epoch = batch.epoch;
+            reporter.add_images(samples.len() as u64);
+            last = Some((output, samples));
         }
-        let grads = GradientsParams::from_grads(output.loss.backward(), &net);
-        net = optimizer.step(lr, net, grads);
+        let Some((output, samples)) = last else {
+            break;
+        };
+        let lr = schedule.at(step);
+        net = optimizer.step(lr, net, gradients.grads());
         step += 1;
         net = r.method.after_step(
             net,
@@ -326,32 +375,46 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             },
         );
         summary.losses.push(loss);
-        reporter.add_images(samples.len() as u64);
-        let mut line = (step % log_every == 0 || step == end).then(|| MetricsLine {
-            step,
-            epoch: batch.epoch,
-            loss,
-            lr,
-            images_per_sec: 0.0,
-            extra: output
+        let every = config.train.checkpoint_every;
+        let checkpoint_due = step == end || (every > 0 && step % every == 0);
+        let probe_due = probe.as_ref().is_some_and(|p| match p.every {
+            0 => checkpoint_due,
+            n => step % n == 0 || step == end,
+        });
+        let mut line = (step % log_every == 0 || step == end || probe_due).then(|| {
+            let mut extra: std::collections::BTreeMap<String, f64> = output
                 .metrics
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>())))
-                .collect(),
+                .collect();
+            if let Some(embedding) = output.embedding {
+                let indicators = collapse::indicators(embedding);
+                extra.insert("emb_std".into(), indicators.std);
+                extra.insert("eff_rank".into(), indicators.effective_rank);
+            }
+            MetricsLine {
+                step,
+                epoch,
+                loss,
+                lr,
+                images_per_sec: 0.0,
+                extra,
+            }
         });
+        if let (Some(probe), Some(line)) = (probe.as_ref().filter(|_| probe_due), line.as_mut()) {
+            let top1 = probe.knn_top1(&net.encoder, &r.input, &device)?;
+            line.extra.insert("knn_top1".into(), top1);
+        }
         reporter.step(step, line.as_mut())?;
-        let every = config.train.checkpoint_every;
-        if step == end || (every > 0 && step % every == 0) {
+        if checkpoint_due {
             save_checkpoint(&net, &optimizer, &ckpt_path, header(step))?;
             save_picture(r.method.as_ref(), &net, &samples, &device, &out, step)?;
-        }
-        if step >= end {
-            break;
         }
     }
     reporter.finish();
     summary.steps = step;
     summary.images_per_sec = (summary.losses.len() * config.train.batch_size) as f64
+        * accumulate as f64
         / started.elapsed().as_secs_f64().max(1e-9);
     Ok(summary)
 }

@@ -1,17 +1,27 @@
-//! Optimisers with PyTorch semantics on top of burn's.
+//! Optimisers with PyTorch semantics on top of burn's, and LARS, which burn lacks.
 
 use crate::config::{OptimConfig, OptimizerKind};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::momentum::{Momentum, MomentumConfig, MomentumState};
+use burn::optim::{AdamWConfig, ModuleOptimizer, Optimizer, SgdConfig};
+use burn::prelude::*;
 
 /// Builds the optimiser `config` describes.
 ///
 /// SGD follows `torch.optim.SGD`: momentum without dampening (burn's default dampening is
 /// 0.1, PyTorch's 0), optional Nesterov, weight decay added to the gradient. AdamW follows
-/// `torch.optim.AdamW` (decoupled decay).
+/// `torch.optim.AdamW` (decoupled decay). LARS is [`Lars`].
 pub fn build(config: &OptimConfig) -> ModuleOptimizer {
     match config.name {
+        OptimizerKind::Lars => ModuleOptimizer::from(Lars {
+            momentum: Momentum::new(&MomentumConfig {
+                momentum: config.momentum,
+                dampening: 0.0,
+                nesterov: config.nesterov,
+            }),
+            weight_decay: config.weight_decay,
+            trust_coefficient: config.trust_coefficient,
+        }),
         OptimizerKind::Sgd => {
             let momentum = (config.momentum > 0.0).then_some(MomentumConfig {
                 momentum: config.momentum,
@@ -35,16 +45,112 @@ pub fn build(config: &OptimConfig) -> ModuleOptimizer {
     }
 }
 
+/// LARS, "Large Batch Training of Convolutional Networks" (You, Gitman & Ginsburg 2017), in
+/// the form BYOL (Grill et al. 2020, appendix C), SimCLR and Barlow Twins train with.
+///
+/// For each weight tensor `w` with gradient `∇`:
+///
+/// ```text
+/// g = ∇ + λ w                     (weight decay)
+/// g ← η ‖w‖ / ‖g‖ · g             (trust ratio; 1 when either norm is 0)
+/// v ← μ v + g;   w ← w − lr · v   (momentum, as PyTorch's SGD)
+/// ```
+///
+/// Biases and batch-norm parameters (the one-dimensional tensors, the rule solo-learn and
+/// lightly apply) are excluded from both the trust ratio and the weight decay: they take
+/// plain SGD with momentum.
+#[derive(Clone)]
+pub struct Lars {
+    momentum: Momentum,
+    weight_decay: f64,
+    trust_coefficient: f64,
+}
+
+impl Optimizer for Lars {
+    type State<const D: usize> = MomentumState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<MomentumState<D>>,
+    ) -> (Tensor<D>, Option<MomentumState<D>>) {
+        let grad = if D > 1 {
+            let g = grad + tensor.clone().mul_scalar(self.weight_decay);
+            let w_norm = tensor.clone().powi_scalar(2).sum().sqrt();
+            let g_norm = g.clone().powi_scalar(2).sum().sqrt();
+            let degenerate = w_norm
+                .clone()
+                .equal_elem(0.0)
+                .bool_or(g_norm.clone().equal_elem(0.0));
+            let ratio = (w_norm.mul_scalar(self.trust_coefficient) / g_norm.clamp_min(1e-30))
+                .mask_fill(degenerate, 1.0);
+            g * ratio.reshape([1; D])
+        } else {
+            grad
+        };
+        let (velocity, state) = self.momentum.transform(grad, state);
+        (tensor - velocity.mul_scalar(lr), Some(state))
+    }
+
+    fn to_device<const D: usize>(state: MomentumState<D>, device: &Device) -> MomentumState<D> {
+        state.to_device(device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::module::Param;
     use burn::optim::GradientsParams;
-    use burn::prelude::*;
 
     #[derive(Module, Debug)]
     struct Scalar {
         w: Param<Tensor<1>>,
+    }
+
+    #[derive(Module, Debug)]
+    struct Matrix {
+        w: Param<Tensor<2>>,
+        b: Param<Tensor<1>>,
+    }
+
+    /// Two LARS steps on f = Σ w²/2 + Σ b (gradients w and 1) with lr 0.5, η 0.1,
+    /// λ 0.5, μ 0.9, computed by hand: the matrix follows the trust ratio, the bias does not.
+    /// w₀ = [[3, 4]] (‖w‖ = 5): g = w + λw = 1.5 w, ‖g‖ = 7.5, ratio = 0.1·5/7.5 = 1/15,
+    /// so g = 0.1 w₀ = [[0.3, 0.4]], v = g, w₁ = w₀ − 0.5 v = [[2.85, 3.8]].
+    /// Step 2: g = 1.5 w₁, ratio = 0.1‖w₁‖/(1.5‖w₁‖) = 1/15 → g = 0.1 w₁ = [[0.285, 0.38]],
+    /// v = 0.9·[[0.3, 0.4]] + g = [[0.555, 0.74]], w₂ = w₁ − 0.5 v = [[2.5725, 3.43]].
+    /// The bias: g = 1 twice (no decay, no ratio): b₁ = −0.5, v = 1.9, b₂ = −1.45.
+    #[test]
+    fn lars_matches_the_update_rule_by_hand_and_spares_biases() {
+        let device = Device::flex().autodiff();
+        let mut model = Matrix {
+            w: Param::from_tensor(Tensor::from_floats([[3.0, 4.0]], &device)),
+            b: Param::from_tensor(Tensor::from_floats([0.0], &device)),
+        };
+        let config = OptimConfig {
+            name: OptimizerKind::Lars,
+            lr: 0.5,
+            momentum: 0.9,
+            weight_decay: 0.5,
+            trust_coefficient: 0.1,
+            ..OptimConfig::default()
+        };
+        let mut optim = build(&config);
+        for _ in 0..2 {
+            let loss = model.w.val().powi_scalar(2).sum().mul_scalar(0.5) + model.b.val().sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(0.5, model, grads);
+        }
+        let w: Vec<f32> = model.w.val().into_data().try_into_vec().unwrap();
+        let b: f32 = model.b.val().into_scalar();
+        assert!(
+            (w[0] - 2.5725).abs() < 1e-5 && (w[1] - 3.43).abs() < 1e-5,
+            "{w:?}"
+        );
+        assert!((b + 1.45).abs() < 1e-6, "{b}");
     }
 
     /// Three SGD steps on f(w) = w²/2 (gradient w) from w = 1 with lr 0.1, momentum 0.9,
