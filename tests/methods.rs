@@ -358,3 +358,38 @@ fn target_networks_start_as_copies_and_take_no_gradient() {
         );
     }
 }
+
+/// Every recipe in `configs/` parses, its method accepts its options, and its views build.
+#[test]
+fn every_recipe_in_configs_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = gray_data(&dir.path().join("gray"));
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/fashion-mnist");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&recipes).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let config = RunConfig::load(
+            &path,
+            &[
+                format!("data.dataset=\"{gray}\""),
+                "train.batch_size=8".into(),
+                format!("train.out=\"{}\"", dir.path().join(&name).display()),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        assert_eq!(config.method.name, name, "{}", path.display());
+        let options = RunOptions {
+            quiet: true,
+            pipeline_only: Some(1),
+            ..RunOptions::default()
+        };
+        train::pretrain(config, options).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        count += 1;
+    }
+    assert_eq!(
+        count,
+        FAMILY.len() + 1,
+        "a recipe per joint-embedding method and rotation"
+    );
+}
