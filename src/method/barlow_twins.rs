@@ -13,16 +13,10 @@
 //! dimensions, which is what prevents collapse.
 
 use super::embedding::{center, diagonal, off_diagonal_square_sum};
-use super::views::{self, Views};
-use super::{Method, MethodContext, Network, StepOutput};
-use crate::encoder::EncoderConfig;
-use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
+use super::siamese::{PairLoss, Siamese};
+use crate::head::MlpConfig;
 use burn::prelude::*;
-use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
-use pretext_data::grid::Grid;
-use pretext_data::rng::SampleRng;
 use serde::{Deserialize, Serialize};
 
 /// Options of Barlow Twins (defaults: the paper's §2 and appendix: projector of three layers of
@@ -51,10 +45,12 @@ impl Default for BarlowTwinsConfig {
     }
 }
 
-/// Barlow Twins.
-pub struct BarlowTwins {
-    config: BarlowTwinsConfig,
-    input: InputSpec,
+/// Barlow Twins: the encoder and projector of [`Siamese`] trained with [`RedundancyReduction`].
+pub type BarlowTwins = Siamese<RedundancyReduction>;
+
+/// The Barlow Twins loss with its weight λ.
+pub struct RedundancyReduction {
+    lambda: f64,
 }
 
 /// Standardises each column over the batch as the paper's affine-free batch norm does in
@@ -79,50 +75,27 @@ pub fn barlow_twins_loss(z1: Tensor<2>, z2: Tensor<2>, lambda: f64) -> (Tensor<1
     (on + off.mul_scalar(lambda), diag.mean().detach())
 }
 
-impl Method for BarlowTwins {
+impl PairLoss for RedundancyReduction {
     type Config = BarlowTwinsConfig;
-    type Head = Mlp;
-    type Sample = Views;
 
-    fn new(mut config: BarlowTwinsConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
-        config.projector.validate("projector")?;
+    fn new(config: &BarlowTwinsConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(config.lambda >= 0.0, "method.lambda must be non-negative");
-        Ok(BarlowTwins {
-            config,
-            input: context.input.clone(),
+        Ok(RedundancyReduction {
+            lambda: config.lambda,
         })
     }
 
-    fn config(&self) -> &BarlowTwinsConfig {
-        &self.config
+    fn views(config: &mut BarlowTwinsConfig) -> [&mut ViewConfig; 2] {
+        [&mut config.view1, &mut config.view2]
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
-        self.config.projector.init(encoder.feature_dim(), device)
+    fn projector(config: &BarlowTwinsConfig) -> (&MlpConfig, &'static str) {
+        (&config.projector, "projector")
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
-    }
-
-    fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {
-        let z = views::forward(batch, 0..2, device, |x| {
-            net.head.forward(net.encoder.forward(x))
-        });
-        let (loss, diagonal) = barlow_twins_loss(z[0].clone(), z[1].clone(), self.config.lambda);
-        StepOutput {
-            loss,
-            metrics: vec![("cc_diagonal", diagonal)],
-            embedding: Some(z[0].clone().detach()),
-        }
-    }
-
-    fn render(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> Option<Grid> {
-        views::render(batch, device, |x| net.head.forward(net.encoder.forward(x)))
+    fn loss(&self, z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
+        let (loss, diagonal) = barlow_twins_loss(z1, z2, self.lambda);
+        (loss, vec![("cc_diagonal", diagonal)])
     }
 }
 

@@ -16,6 +16,7 @@ pub mod moco;
 pub mod registry;
 pub mod relative_patch;
 pub mod rotation;
+pub mod siamese;
 pub mod simclr;
 pub mod simsiam;
 pub mod vicreg;

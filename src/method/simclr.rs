@@ -11,16 +11,11 @@
 //! ```
 
 use super::embedding::l2_normalize;
-use super::views::{self, Views};
-use super::{Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, label_tensor};
-use crate::encoder::EncoderConfig;
-use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
+use super::siamese::{PairLoss, Siamese};
+use super::{accuracy, cross_entropy, label_tensor};
+use crate::head::MlpConfig;
 use burn::prelude::*;
-use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
-use pretext_data::grid::Grid;
-use pretext_data::rng::SampleRng;
 use serde::{Deserialize, Serialize};
 
 /// Options of SimCLR (defaults: the paper's appendix B.9 CIFAR-10 recipe: temperature 0.5,
@@ -49,10 +44,12 @@ impl Default for SimclrConfig {
     }
 }
 
-/// SimCLR.
-pub struct Simclr {
-    config: SimclrConfig,
-    input: InputSpec,
+/// SimCLR: the encoder and projector of [`Siamese`] trained with [`NtXent`].
+pub type Simclr = Siamese<NtXent>;
+
+/// The NT-Xent loss at a temperature.
+pub struct NtXent {
+    temperature: f64,
 }
 
 /// NT-Xent over the `2N` projections of two views (rows `i` of `z1` and `z2` are the two
@@ -74,53 +71,30 @@ pub fn nt_xent(z1: Tensor<2>, z2: Tensor<2>, temperature: f64) -> (Tensor<1>, Te
     )
 }
 
-impl Method for Simclr {
+impl PairLoss for NtXent {
     type Config = SimclrConfig;
-    type Head = Mlp;
-    type Sample = Views;
 
-    fn new(mut config: SimclrConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
-        config.projector.validate("projector")?;
+    fn new(config: &SimclrConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(
             config.temperature > 0.0,
             "method.temperature must be positive"
         );
-        Ok(Simclr {
-            config,
-            input: context.input.clone(),
+        Ok(NtXent {
+            temperature: config.temperature,
         })
     }
 
-    fn config(&self) -> &SimclrConfig {
-        &self.config
+    fn views(config: &mut SimclrConfig) -> [&mut ViewConfig; 2] {
+        [&mut config.view1, &mut config.view2]
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
-        self.config.projector.init(encoder.feature_dim(), device)
+    fn projector(config: &SimclrConfig) -> (&MlpConfig, &'static str) {
+        (&config.projector, "projector")
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
-    }
-
-    fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {
-        let z = views::forward(batch, 0..2, device, |x| {
-            net.head.forward(net.encoder.forward(x))
-        });
-        let (loss, acc) = nt_xent(z[0].clone(), z[1].clone(), self.config.temperature);
-        StepOutput {
-            loss,
-            metrics: vec![("contrast_acc", acc)],
-            embedding: Some(z[0].clone().detach()),
-        }
-    }
-
-    fn render(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> Option<Grid> {
-        views::render(batch, device, |x| net.head.forward(net.encoder.forward(x)))
+    fn loss(&self, z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
+        let (loss, acc) = nt_xent(z1, z2, self.temperature);
+        (loss, vec![("contrast_acc", acc)])
     }
 }
 

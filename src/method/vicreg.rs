@@ -15,17 +15,11 @@
 //! negatives, no stop-gradient, no moving average.
 
 use super::embedding::{center, off_diagonal_square_sum};
-use super::views::{self, Views};
-use super::{Method, MethodContext, Network, StepOutput};
-use crate::encoder::EncoderConfig;
-use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
+use super::siamese::{PairLoss, Siamese};
+use crate::head::MlpConfig;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
-use pretext_data::grid::Grid;
-use pretext_data::rng::SampleRng;
 use serde::{Deserialize, Serialize};
 
 /// Options of VICReg (defaults: the paper's §4.1: expander 8192-8192-8192, λ = μ = 25,
@@ -60,10 +54,12 @@ impl Default for VicregConfig {
     }
 }
 
-/// VICReg.
-pub struct Vicreg {
-    config: VicregConfig,
-    input: InputSpec,
+/// VICReg: the encoder and expander of [`Siamese`] trained with [`VicregLoss`].
+pub type Vicreg = Siamese<VicregLoss>;
+
+/// The VICReg loss with its three weights.
+pub struct VicregLoss {
+    weights: [f64; 3],
 }
 
 /// The three VICReg terms of two `[N, D]` batches of embeddings, unweighted:
@@ -94,57 +90,40 @@ pub fn vicreg_terms(z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Tensor<1>, Tens
     )
 }
 
-impl Method for Vicreg {
+impl PairLoss for VicregLoss {
     type Config = VicregConfig;
-    type Head = Mlp;
-    type Sample = Views;
 
-    fn new(mut config: VicregConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
-        config.expander.validate("expander")?;
-        Ok(Vicreg {
-            config,
-            input: context.input.clone(),
-        })
+    fn new(config: &VicregConfig) -> anyhow::Result<Self> {
+        let weights = [
+            config.invariance_weight,
+            config.variance_weight,
+            config.covariance_weight,
+        ];
+        anyhow::ensure!(
+            weights.iter().all(|w| *w >= 0.0),
+            "method.invariance_weight, variance_weight and covariance_weight must be non-negative"
+        );
+        Ok(VicregLoss { weights })
     }
 
-    fn config(&self) -> &VicregConfig {
-        &self.config
+    fn views(config: &mut VicregConfig) -> [&mut ViewConfig; 2] {
+        [&mut config.view1, &mut config.view2]
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
-        self.config.expander.init(encoder.feature_dim(), device)
+    fn projector(config: &VicregConfig) -> (&MlpConfig, &'static str) {
+        (&config.expander, "expander")
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
-    }
-
-    fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {
-        let z = views::forward(batch, 0..2, device, |x| {
-            net.head.forward(net.encoder.forward(x))
-        });
-        let c = &self.config;
-        let (s, v, cov) = vicreg_terms(z[0].clone(), z[1].clone());
-        let loss = s.clone().mul_scalar(c.invariance_weight)
-            + v.clone().mul_scalar(c.variance_weight)
-            + cov.clone().mul_scalar(c.covariance_weight);
-        StepOutput {
-            loss,
-            metrics: vec![
-                ("invariance", s.detach()),
-                ("variance", v.detach()),
-                ("covariance", cov.detach()),
-            ],
-            embedding: Some(z[0].clone().detach()),
-        }
-    }
-
-    fn render(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> Option<Grid> {
-        views::render(batch, device, |x| net.head.forward(net.encoder.forward(x)))
+    fn loss(&self, z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
+        let (s, v, c) = vicreg_terms(z1, z2);
+        let [ws, wv, wc] = self.weights;
+        let loss = s.clone().mul_scalar(ws) + v.clone().mul_scalar(wv) + c.clone().mul_scalar(wc);
+        let metrics = vec![
+            ("invariance", s.detach()),
+            ("variance", v.detach()),
+            ("covariance", c.detach()),
+        ];
+        (loss, metrics)
     }
 }
 

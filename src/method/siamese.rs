@@ -1,0 +1,98 @@
+//! The one network shape SimCLR, Barlow Twins and VICReg share: both views of every image go
+//! through the same encoder and projector, and a loss compares the two batches of
+//! projections. [`Siamese`] implements [`Method`] once for all of them; each of those methods
+//! is its options plus a [`PairLoss`].
+
+use super::views::{self, Views};
+use super::{Method, MethodContext, Network, StepOutput};
+use crate::encoder::EncoderConfig;
+use crate::head::{Mlp, MlpConfig};
+use crate::input::InputSpec;
+use burn::prelude::*;
+use pretext_data::Image;
+use pretext_data::augment::ViewConfig;
+use pretext_data::grid::Grid;
+use pretext_data::rng::SampleRng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A loss on the projections of two views, with its options.
+pub trait PairLoss: Sized + Send + Sync + 'static {
+    /// The method's options: the two views, the projector and the loss's own settings.
+    type Config: Serialize + DeserializeOwned + Default + Clone + std::fmt::Debug + Send + Sync;
+
+    /// Checks the loss's own options and builds it.
+    fn new(config: &Self::Config) -> anyhow::Result<Self>;
+
+    /// The two view recipes, to be resolved against the run's image size.
+    fn views(config: &mut Self::Config) -> [&mut ViewConfig; 2];
+
+    /// The projector's shape and its name in the config (for error messages).
+    fn projector(config: &Self::Config) -> (&MlpConfig, &'static str);
+
+    /// The loss of two `[N, D]` batches of projections (row `i` of both: image `i`) and named
+    /// metrics to log.
+    fn loss(&self, z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>);
+}
+
+/// A method made of an encoder, a projector shared by both views, and the loss `L`.
+pub struct Siamese<L: PairLoss> {
+    config: L::Config,
+    loss: L,
+    views: [ViewConfig; 2],
+    input: InputSpec,
+}
+
+impl<L: PairLoss> Siamese<L> {
+    fn project(&self, net: &Network<Mlp>, x: Tensor<4>) -> Tensor<2> {
+        net.head.forward(net.encoder.forward(x))
+    }
+}
+
+impl<L: PairLoss> Method for Siamese<L> {
+    type Config = L::Config;
+    type Head = Mlp;
+    type Sample = Views;
+
+    fn new(mut config: L::Config, context: &MethodContext) -> anyhow::Result<Self> {
+        for view in L::views(&mut config) {
+            views::resolve(view, context.input.image_size)?;
+        }
+        let (projector, name) = L::projector(&config);
+        projector.validate(name)?;
+        Ok(Siamese {
+            loss: L::new(&config)?,
+            views: L::views(&mut config).map(|v| v.clone()),
+            config,
+            input: context.input.clone(),
+        })
+    }
+
+    fn config(&self) -> &L::Config {
+        &self.config
+    }
+
+    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
+        L::projector(&self.config)
+            .0
+            .init(encoder.feature_dim(), device)
+    }
+
+    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+        Ok(views::sample(&self.views, &self.input, &image, rng))
+    }
+
+    fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {
+        let z = views::forward(batch, 0..2, device, |x| self.project(net, x));
+        let (loss, metrics) = self.loss.loss(z[0].clone(), z[1].clone());
+        StepOutput {
+            loss,
+            metrics,
+            embedding: Some(z[0].clone().detach()),
+        }
+    }
+
+    fn render(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> Option<Grid> {
+        views::render(batch, device, |x| self.project(net, x))
+    }
+}
