@@ -35,6 +35,23 @@ pub enum Command {
     Show(ShowArgs),
     /// Generate a jigsaw permutation set (Noroozi & Favaro 2016, Algorithm 1).
     Permutations(PermutationArgs),
+    /// Write a checkpoint's encoder as safetensors under PyTorch's (torchvision's) names.
+    Export(ExportArgs),
+}
+
+/// `pretext export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A run directory or checkpoint file.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The `.safetensors` file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write FILE.sample.safetensors: this many test images as the encoder takes them
+    /// and pretext's features of them, to check the export in PyTorch.
+    #[arg(long, default_value_t = 0)]
+    pub sample: usize,
 }
 
 /// `pretext show`.
@@ -387,6 +404,11 @@ pub fn run(cli: Cli) -> Result<()> {
             append_eval(&run, &json)
         }
         Command::Show(args) => show(args),
+        Command::Export(args) => {
+            crate::export::export_checkpoint(&args.checkpoint, &args.out, args.sample)?;
+            println!("wrote {}", args.out.display());
+            Ok(())
+        }
         Command::Permutations(args) => {
             use pretext_data::permutations::{PermutationSet, Selection};
             let selection: Selection = toml::Value::String(args.selection.clone())

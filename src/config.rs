@@ -194,6 +194,10 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Compute device: `flex` (CPU) or `cuda` / `cuda:N` (with the `cuda` feature).
     pub device: String,
+    /// Start the encoder from these weights instead of a random draw: a `.safetensors` file
+    /// under PyTorch's names (`pretext export`, or torchvision ResNet weights converted to
+    /// safetensors; `fc.*` entries are ignored).
+    pub init_encoder: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -208,6 +212,7 @@ impl Default for TrainConfig {
             log_every: 10,
             out: PathBuf::from("runs/run"),
             device: "flex".into(),
+            init_encoder: None,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod device;
 pub mod ema;
 pub mod encoder;
 pub mod eval;
+pub mod export;
 pub mod head;
 pub mod input;
 pub mod method;

@@ -172,3 +172,54 @@ fn accumulation_lr_scaling_and_the_knn_probe() {
     let rest = train::pretrain(config(&data, &parts, &extra), quiet(true)).unwrap();
     assert_eq!(rest.losses, whole.losses[1..].to_vec());
 }
+
+/// `pretext export` writes the encoder under PyTorch's names; `train.init_encoder` starts a
+/// new run from such a file.
+#[test]
+fn an_exported_encoder_initialises_a_new_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 64, 20);
+    let first = dir.path().join("first");
+    train::pretrain(config(&data, &first, &["train.max_steps=2"]), quiet(false)).unwrap();
+    let exported = dir.path().join("first.safetensors");
+    pretext::export::export_checkpoint(&first, &exported, 4).unwrap();
+    assert!(dir.path().join("first.sample.safetensors").exists());
+    let info = pretext::export::read_info(&exported).unwrap().unwrap();
+    assert_eq!(info.input.channels, 1);
+
+    // A run that starts from the export with a negligible learning rate keeps its weights;
+    // a run from the seed alone does not have them.
+    let conv = |run: &Path| {
+        let file = dir.path().join("check.safetensors");
+        pretext::export::export_checkpoint(run, &file, 0).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let view = tensors.tensor("layers.0.conv.weight").unwrap();
+        view.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect::<Vec<f32>>()
+    };
+    let init = format!("train.init_encoder=\"{}\"", exported.display());
+    let second = dir.path().join("second");
+    let extra = ["train.max_steps=1", "optim.lr=1e-12", init.as_str()];
+    train::pretrain(config(&data, &second, &extra), quiet(false)).unwrap();
+    let fresh = dir.path().join("fresh");
+    let extra = ["train.max_steps=1", "optim.lr=1e-12", "train.seed=5"];
+    train::pretrain(config(&data, &fresh, &extra), quiet(false)).unwrap();
+    let (a, b, c) = (conv(&first), conv(&second), conv(&fresh));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6));
+    assert!(a.iter().zip(&c).any(|(x, y)| (x - y).abs() > 1e-3));
+
+    // A file for another encoder is refused with its name.
+    let bad = dir.path().join("bad");
+    let init = format!("train.init_encoder=\"{}\"", exported.display());
+    let err = train::pretrain(
+        config(&data, &bad, &[init.as_str(), "encoder.arch=\"resnet18\""]),
+        quiet(false),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("first.safetensors"), "{err}");
+}

@@ -591,21 +591,23 @@ impl MethodJob for TaskEval {
     }
 }
 
-/// The run's network on `device`: freshly initialised from the run's seed (and prepared by
-/// the method's `after_init`), then given the weights of `saved` (read from `path`) if any.
+/// The run's network on `device`: freshly initialised from the run's seed (with the encoder
+/// weights of `train.init_encoder` when given), prepared by the method's `after_init` (a
+/// target network starts as a copy), then given the weights of `saved` (read from `path`) if
+/// any.
 fn network<M: Method>(
     r: &Resolved<M>,
     device: &Device,
     saved: Option<(&Checkpoint, &std::path::Path)>,
 ) -> Result<Network<M::Head>> {
-    let mut net = r
-        .method
-        .after_init(crate::device::seeded(device, r.config.train.seed, || {
-            Network {
-                encoder: r.encoder.init(device),
-                head: r.method.init_head(&r.encoder, device),
-            }
-        }));
+    let mut net = crate::device::seeded(device, r.config.train.seed, || Network {
+        encoder: r.encoder.init(device),
+        head: r.method.init_head(&r.encoder, device),
+    });
+    if let Some(weights) = &r.config.train.init_encoder {
+        net.encoder = crate::export::import(net.encoder, weights)?;
+    }
+    let mut net = r.method.after_init(net);
     if let Some((saved, path)) = saved {
         net.encoder = load_record(net.encoder, saved.encoder.clone(), path)?;
         net.head = load_record(net.head, saved.head.clone(), path)?;
