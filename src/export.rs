@@ -50,9 +50,12 @@ fn burn_name(torch: &str) -> String {
         .replace("downsample.1.", "downsample.bn.")
 }
 
-/// The encoder's tensors under PyTorch's names: `(name, shape, little-endian f32 bytes)`,
-/// with a `num_batches_tracked` entry (i64, shape `[]`) for every batch norm.
-fn torch_tensors(encoder: &Encoder) -> Result<Vec<(String, Dtype, Vec<usize>, Vec<u8>)>> {
+/// One tensor of an export: name, element type, shape and little-endian bytes.
+type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// The encoder's tensors under PyTorch's names, with a `num_batches_tracked` entry (i64,
+/// shape `[]`) for every batch norm.
+fn torch_tensors(encoder: &Encoder) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for tensor in encoder.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
         let (name, dtype, shape, _, bytes) = tensor
