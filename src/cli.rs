@@ -37,6 +37,29 @@ pub enum Command {
     Permutations(PermutationArgs),
     /// Write a checkpoint's encoder as safetensors under PyTorch's (torchvision's) names.
     Export(ExportArgs),
+    /// Image retrieval with an encoder's features: precision@k and mAP, labels as relevance.
+    Retrieve(RetrieveArgs),
+}
+
+/// `pretext retrieve`: the train split (or `--limit` images of it) is the gallery, the test
+/// split the queries.
+#[derive(Args, Debug)]
+pub struct RetrieveArgs {
+    #[command(flatten)]
+    /// Encoder, data and device.
+    pub eval: EvalArgs,
+    /// Cut-offs of precision@k, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100])]
+    pub k: Vec<usize>,
+    /// Use the first this many test images as queries (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub queries: usize,
+    /// Write a PNG grid of queries (first column) and their nearest gallery images.
+    #[arg(long, value_name = "PNG")]
+    pub show: Option<PathBuf>,
+    /// Queries drawn by --show.
+    #[arg(long, default_value_t = 8)]
+    pub show_count: usize,
 }
 
 /// `pretext export`.
@@ -404,6 +427,7 @@ pub fn run(cli: Cli) -> Result<()> {
             append_eval(&run, &json)
         }
         Command::Show(args) => show(args),
+        Command::Retrieve(args) => retrieve(args),
         Command::Export(args) => {
             crate::export::export_checkpoint(&args.checkpoint, &args.out, args.sample)?;
             println!("wrote {}", args.out.display());
@@ -671,6 +695,77 @@ fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &
 }
 
 /// Appends an evaluation result to the run's `eval.jsonl`.
+fn retrieve(args: RetrieveArgs) -> Result<()> {
+    use crate::eval::retrieval;
+    let (gallery, mut queries, run) = eval_features(&args.eval)?;
+    if args.queries > 0 && args.queries < queries.len() {
+        queries.data.truncate(args.queries * queries.dim);
+        queries.labels.truncate(args.queries);
+    }
+    let device = crate::device::parse(&args.eval.device)?;
+    let scores = retrieval::evaluate(&gallery, &queries, &args.k, &device)?;
+    if let Some(png) = &args.show {
+        let spec: DataSpec = args.eval.data.parse()?;
+        let gallery_images =
+            crate::dataset::open_subset(&spec, Split::Train, false, args.eval.limit, 0)?;
+        let query_images = crate::dataset::open(&spec, Split::Test, false)?;
+        let shown = retrieval::neighbours(&gallery, &queries, args.show_count, 8, &device)?;
+        let name = |labels: &[u32], i: usize| {
+            let label = labels[i];
+            query_images
+                .classes()
+                .and_then(|c| c.get(label as usize).cloned())
+                .unwrap_or_else(|| label.to_string())
+        };
+        let mut grid = pretext_data::grid::Grid::new(9, 64);
+        for (q, ranking) in shown.iter().enumerate() {
+            grid.push(
+                &query_images.get(q)?,
+                &format!("query: {}", name(&queries.labels, q)),
+            );
+            for &g in ranking {
+                let mark = if gallery.labels[g] == queries.labels[q] {
+                    "+"
+                } else {
+                    "-"
+                };
+                grid.push(
+                    &gallery_images.get(g)?,
+                    &format!("{mark} {}", name(&gallery.labels, g)),
+                );
+            }
+        }
+        grid.save_png(png)?;
+    }
+    let precision: serde_json::Map<String, serde_json::Value> = scores
+        .precision
+        .iter()
+        .map(|(k, p)| (format!("p@{k}"), serde_json::json!(p)))
+        .collect();
+    let json = serde_json::json!({
+        "eval": "retrieval", "map": scores.map, "precision": precision,
+        "queries": scores.queries, "gallery": scores.gallery, "data": args.eval.data,
+        "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
+    });
+    let text: Vec<String> = scores
+        .precision
+        .iter()
+        .map(|(k, p)| format!("P@{k} {:.2}%", 100.0 * p))
+        .collect();
+    report(
+        &args.eval,
+        run.as_deref(),
+        &json,
+        &format!(
+            "retrieval: mAP {:.2}%, {} ({} queries, gallery of {})",
+            100.0 * scores.map,
+            text.join(", "),
+            scores.queries,
+            scores.gallery
+        ),
+    )
+}
+
 fn append_eval(run: &Path, json: &serde_json::Value) -> Result<()> {
     use std::io::Write;
     let path = run.join("eval.jsonl");

@@ -115,6 +115,36 @@ fn pretrain_then_linear_and_knn_evaluation() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("kNN top-1"));
+
+    // Retrieval: precision@k and mAP, and a picture of queries and their neighbours.
+    let png = dir.path().join("neighbours.png");
+    let out = pretext(&[
+        "retrieve",
+        "--checkpoint",
+        run_s,
+        "--data",
+        &data_arg(&data),
+        "--k",
+        "1,5",
+        "--queries",
+        "40",
+        "--show",
+        png.to_str().unwrap(),
+        "--show-count",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["queries"].as_u64(), Some(40));
+    for key in ["p@1", "p@5"] {
+        let p = json["precision"][key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{key} {p}");
+    }
+    let map = json["map"].as_f64().unwrap();
+    assert!(map > 0.0 && map <= 1.0, "{map}");
+    let picture = image::open(&png).unwrap();
+    assert!(picture.width() > 9 * 28 && picture.height() > 3 * 28);
 }
 
 #[test]

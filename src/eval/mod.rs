@@ -1,8 +1,9 @@
-//! Evaluation of frozen encoders: features computed once, then a linear probe or weighted
-//! k-nearest-neighbours on them.
+//! Evaluation of frozen encoders: features computed once, then a linear probe, weighted
+//! k-nearest-neighbours or retrieval on them.
 
 pub mod features;
 pub mod knn;
 pub mod linear;
+pub mod retrieval;
 
 pub use features::Features;

@@ -16,6 +16,7 @@ pub mod idx;
 pub mod image;
 pub mod inspect;
 pub mod lab;
+pub mod label_fraction;
 pub mod loader;
 pub mod masks;
 pub mod patches;
