@@ -237,6 +237,13 @@ pub struct EvalArgs {
     /// split is always used whole.
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
+    /// Keep this fraction of the training labels, chosen per class with --label-seed (the
+    /// semi-supervised setting: 0.01 and 0.1 are the 1 % and 10 % of the papers).
+    #[arg(long, default_value_t = 1.0)]
+    pub label_fraction: f64,
+    /// Seed of the --label-fraction choice.
+    #[arg(long, default_value_t = 0)]
+    pub label_seed: u64,
     /// Images per forward pass.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
@@ -330,6 +337,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let json = serde_json::json!({
                 "eval": "linear", "top1": result.top1, "l2": result.l2,
                 "validation": result.validation, "data": args.data,
+                "train_images": train.len(), "label_fraction": args.label_fraction,
                 "encoder": run.as_ref().map_or(format!("random-init {}", args.encoder), |p| p.display().to_string()),
             });
             report(
@@ -356,6 +364,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let json = serde_json::json!({
                 "eval": "knn", "top1": top1, "k": config.k, "temperature": config.temperature,
                 "data": args.eval.data,
+                "train_images": train.len(), "label_fraction": args.eval.label_fraction,
                 "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
             });
             report(
@@ -677,9 +686,32 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
             features::extract(&encoder, &input, source, &device, args.batch_size)
         })
     };
-    let train = get(train_source.as_ref(), "train")?;
+    let mut train = get(train_source.as_ref(), "train")?;
     let test = get(test_source.as_ref(), "test")?;
+    if let Some(kept) = label_subset(&train.labels, args)? {
+        train = Features {
+            data: kept
+                .iter()
+                .flat_map(|&i| train.row(i).to_vec())
+                .collect(),
+            labels: kept.iter().map(|&i| train.labels[i]).collect(),
+            ..train
+        };
+    }
     Ok((train, test, run))
+}
+
+/// The training images `--label-fraction` keeps, given their labels (`None`: all of them).
+fn label_subset(labels: &[u32], args: &EvalArgs) -> Result<Option<Vec<usize>>> {
+    if args.label_fraction == 1.0 {
+        return Ok(None);
+    }
+    let labels: Vec<Option<u32>> = labels.iter().map(|&l| Some(l)).collect();
+    Ok(Some(pretext_data::label_fraction::per_class_subset(
+        &labels,
+        args.label_fraction,
+        args.label_seed,
+    )?))
 }
 
 fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &str) -> Result<()> {
@@ -694,7 +726,6 @@ fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &
     }
 }
 
-/// Appends an evaluation result to the run's `eval.jsonl`.
 fn retrieve(args: RetrieveArgs) -> Result<()> {
     use crate::eval::retrieval;
     let (gallery, mut queries, run) = eval_features(&args.eval)?;
@@ -710,6 +741,12 @@ fn retrieve(args: RetrieveArgs) -> Result<()> {
             crate::dataset::open_subset(&spec, Split::Train, false, args.eval.limit, 0)?;
         let query_images = crate::dataset::open(&spec, Split::Test, false)?;
         let shown = retrieval::neighbours(&gallery, &queries, args.show_count, 8, &device)?;
+        // Gallery rows are the kept training images when --label-fraction thinned them.
+        let labels: Vec<u32> = (0..gallery_images.len())
+            .map(|i| gallery_images.label(i).unwrap_or(0))
+            .collect();
+        let image_of = label_subset(&labels, &args.eval)?;
+        let image_of = |row: usize| image_of.as_ref().map_or(row, |kept| kept[row]);
         let name = |labels: &[u32], i: usize| {
             let label = labels[i];
             query_images
@@ -730,7 +767,7 @@ fn retrieve(args: RetrieveArgs) -> Result<()> {
                     "-"
                 };
                 grid.push(
-                    &gallery_images.get(g)?,
+                    &gallery_images.get(image_of(g))?,
                     &format!("{mark} {}", name(&gallery.labels, g)),
                 );
             }
@@ -766,6 +803,7 @@ fn retrieve(args: RetrieveArgs) -> Result<()> {
     )
 }
 
+/// Appends an evaluation result to the run's `eval.jsonl`.
 fn append_eval(run: &Path, json: &serde_json::Value) -> Result<()> {
     use std::io::Write;
     let path = run.join("eval.jsonl");

@@ -100,6 +100,22 @@ fn pretrain_then_linear_and_knn_evaluation() {
     let evals = std::fs::read_to_string(run.join("eval.jsonl")).unwrap();
     assert_eq!(evals.lines().count(), 2);
 
+    // A tenth of the labels, chosen per class: 20 of the 200 training images (10 classes).
+    let out = pretext(&[
+        "eval",
+        "linear",
+        "--checkpoint",
+        run_s,
+        "--data",
+        &data_arg(&data),
+        "--label-fraction",
+        "0.1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["train_images"].as_u64(), Some(20), "{json}");
+
     let out = pretext(&[
         "eval",
         "knn",
