@@ -690,10 +690,7 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let test = get(test_source.as_ref(), "test")?;
     if let Some(kept) = label_subset(&train.labels, args)? {
         train = Features {
-            data: kept
-                .iter()
-                .flat_map(|&i| train.row(i).to_vec())
-                .collect(),
+            data: kept.iter().flat_map(|&i| train.row(i).to_vec()).collect(),
             labels: kept.iter().map(|&i| train.labels[i]).collect(),
             ..train
         };
