@@ -13,7 +13,6 @@ OUT="${OUT:-bench/out/byol_ablation}"
 STEPS="${STEPS:-150}"
 EPOCHS="${EPOCHS:-1}"
 mkdir -p "$OUT"
-last_metric() { python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])][-1]; v=l.get(sys.argv[2]); print("-" if v is None else round(v, 3))' "$1" "$2"; }
 
 printf '%-14s %-8s %-8s %-8s %s\n' variant linear knn emb_std eff_rank
 for variant in full no-predictor tau-zero; do

@@ -1,5 +1,6 @@
 # Shared preamble of the benchmark scripts: builds pretext (scripts/setup.sh) and defines
-# P (the binary), D (Fashion-MNIST) and score (top-1 in percent of an `eval … --json`).
+# P (the binary), D (Fashion-MNIST), score (top-1 in percent of an `eval … --json`) and
+# last_metric (a key of the last line of a run's metrics.jsonl, "-" when absent).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
@@ -7,3 +8,4 @@ scripts/setup.sh >/dev/null
 P="$CARGO_TARGET_DIR/release/pretext"
 D="fashion-mnist:/usr/share/datasets/fashion-mnist"
 score() { "$P" eval "$@" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"], 2))'; }
+last_metric() { python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])][-1]; v=l.get(sys.argv[2]); print("-" if v is None else round(v, 3))' "$1" "$2"; }

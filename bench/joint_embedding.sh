@@ -15,7 +15,6 @@ OUT="${OUT:-bench/out/joint_embedding}"
 STEPS="${STEPS:-300}"
 METHODS="${METHODS:-byol simclr simsiam barlow-twins vicreg moco dino rotation random-init}"
 mkdir -p "$OUT"
-last_metric() { python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])][-1]; v=l.get(sys.argv[2]); print("-" if v is None else round(v, 3))' "$1" "$2"; }
 
 printf '%-13s %-6s %-8s %-8s %-8s %-8s %s\n' method steps linear knn emb_std eff_rank seconds
 for m in $METHODS; do
