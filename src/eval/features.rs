@@ -39,6 +39,16 @@ impl Features {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// The rows as an `[n, dim]` tensor on `device`, scaled to unit ℓ2 norm (the cosine
+    /// geometry of kNN and retrieval).
+    pub fn normalized(&self, device: &Device) -> Tensor<2> {
+        let t = Tensor::<2>::from_data(
+            TensorData::new(self.data.clone(), [self.len(), self.dim]),
+            device,
+        );
+        crate::method::embedding::l2_normalize(t)
+    }
+
     /// Writes the features to `path` (atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut bytes = Vec::with_capacity(24 + 4 * (self.data.len() + self.labels.len()));

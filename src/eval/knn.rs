@@ -27,12 +27,6 @@ impl Default for KnnConfig {
     }
 }
 
-fn normalized(f: &Features, device: &Device) -> Tensor<2> {
-    let t = Tensor::<2>::from_data(TensorData::new(f.data.clone(), [f.len(), f.dim]), device);
-    let norm = t.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    t / norm
-}
-
 /// Top-1 accuracy of weighted kNN classification of `test` by `train`.
 pub fn knn_top1(
     train: &Features,
@@ -51,8 +45,8 @@ pub fn knn_top1(
     ensure!(config.k > 0, "k must be at least 1");
     let k = config.k.min(train.len());
     let classes = train.classes.max(test.classes);
-    let bank = normalized(train, device).transpose();
-    let queries = normalized(test, device);
+    let bank = train.normalized(device).transpose();
+    let queries = test.normalized(device);
     let chunk = 256;
     let mut correct = 0usize;
     for start in (0..test.len()).step_by(chunk) {

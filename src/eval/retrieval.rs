@@ -48,11 +48,6 @@ pub fn average_precision(relevance: &[bool]) -> f64 {
     if hits == 0 { 0.0 } else { sum / hits as f64 }
 }
 
-fn normalized(f: &Features, device: &Device) -> Tensor<2> {
-    let t = Tensor::<2>::from_data(TensorData::new(f.data.clone(), [f.len(), f.dim]), device);
-    crate::method::embedding::l2_normalize(t)
-}
-
 /// Calls `visit(query, ranking)` for every query with the gallery indices sorted by
 /// decreasing cosine similarity (ties by index), queries processed in chunks.
 fn for_each_ranking(
@@ -69,8 +64,8 @@ fn for_each_ranking(
         gallery.dim == queries.dim,
         "gallery and query features differ in dimension"
     );
-    let bank = normalized(gallery, device).transpose();
-    let all = normalized(queries, device);
+    let bank = gallery.normalized(device).transpose();
+    let all = queries.normalized(device);
     let chunk = 128;
     for start in (0..queries.len()).step_by(chunk) {
         let end = (start + chunk).min(queries.len());

@@ -101,7 +101,12 @@ pub fn forward(
         let end = (start..views.end)
             .find(|&v| first.shapes[v] != first.shapes[start])
             .unwrap_or(views.end);
-        let images = Tensor::cat((start..end).map(|v| stack(batch, v, device)).collect(), 0);
+        // One buffer for the whole group: view `start` of every image, then view `start + 1`…
+        let images = stack_images(
+            (start..end).flat_map(|v| batch.iter().map(move |s| s.views[v].as_slice())),
+            first.shapes[start],
+            device,
+        );
         let out = network(images);
         outputs.extend(out.chunk(end - start, 0));
         start = end;
