@@ -105,6 +105,14 @@ impl Checkpoint {
     }
 }
 
+/// Whether `path` is a file that starts like a pretext checkpoint.
+pub fn is_checkpoint(path: &Path) -> bool {
+    let mut magic = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == MAGIC)
+}
+
 fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open checkpoint {}", path.display()))?;

@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Pretrain an encoder with a self-supervised method.
     Pretrain(PretrainArgs),
+    /// Fine-tune an encoder end to end with a fresh classifier on (a fraction of) the labels.
+    Finetune(FinetuneArgs),
     /// Measure what a (pretrained or random) encoder learned.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -60,6 +62,73 @@ pub struct RetrieveArgs {
     /// Queries drawn by --show.
     #[arg(long, default_value_t = 8)]
     pub show_count: usize,
+}
+
+/// `pretext finetune`: the supervised method on the encoder of `--from`, with SimCLR's
+/// semi-supervised fine-tuning recipe by default ([`crate::finetune::RECIPE`]).
+#[derive(Args, Debug)]
+pub struct FinetuneArgs {
+    /// The pretrained encoder: a run directory, a checkpoint, or a safetensors file written
+    /// by `pretext export`.
+    #[arg(long, required_unless_present_any = ["scratch", "resume"], conflicts_with = "scratch")]
+    pub from: Option<PathBuf>,
+    /// Train the same network from randomly initialised weights (the baseline).
+    #[arg(long)]
+    pub scratch: bool,
+    /// TOML config file replacing the built-in recipe; flags below override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Labelled dataset as KIND:PATH (default: the one the encoder was pretrained on).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Encoder of --scratch: convnet-small, resnet18, resnet50.
+    #[arg(long)]
+    pub encoder: Option<String>,
+    /// Keep this fraction of the training labels, chosen per class with --label-seed.
+    #[arg(long)]
+    pub label_fraction: Option<f64>,
+    /// Seed of the --label-fraction choice.
+    #[arg(long)]
+    pub label_seed: Option<u64>,
+    /// Number of epochs (default: 60 at 1 % of the labels or fewer, else 30, as SimCLR).
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Images per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate before the linear batch-size scaling (× B/256).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// The encoder's learning rate as a fraction of the classifier's.
+    #[arg(long)]
+    pub encoder_lr_scale: Option<f64>,
+    /// Freeze the encoder's first N stages (stem, layer1, …; 5 = the whole encoder).
+    #[arg(long)]
+    pub freeze_stages: Option<usize>,
+    /// Stop after this many steps (the schedule still spans all epochs).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Seed of the classifier's weights, data order and augmentations.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Device: flex (CPU) or cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Any config key, e.g. --set optim.weight_decay=1e-4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pretext export`.
@@ -330,6 +399,7 @@ pub enum DataCommand {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
+        Command::Finetune(args) => finetune(args),
         Command::Eval(EvalCommand::Linear(args)) => {
             let (train, test, run) = eval_features(&args)?;
             let device = crate::device::parse(&args.device)?;
@@ -425,15 +495,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
                 println!("pretext task on {} split: {}", args.split, text.join(", "));
             }
-            let run = if args.checkpoint.is_dir() {
-                args.checkpoint.clone()
-            } else {
-                args.checkpoint
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .to_path_buf()
-            };
-            append_eval(&run, &json)
+            append_eval(&run_dir(&args.checkpoint), &json)
         }
         Command::Show(args) => show(args),
         Command::Retrieve(args) => retrieve(args),
@@ -581,6 +643,116 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn finetune(args: FinetuneArgs) -> Result<()> {
+    let string = |key: &str, value: &str| format!("{key}={}", toml::Value::String(value.into()));
+    let mut overrides = Vec::new();
+    if !args.resume
+        && let Some(from) = &args.from
+    {
+        overrides.extend(crate::finetune::overrides_from(from)?);
+    }
+    if let Some(data) = &args.data {
+        overrides.push(string("data.dataset", data));
+    }
+    if let Some(encoder) = &args.encoder {
+        overrides.push(string("encoder.arch", encoder));
+    }
+    overrides.push(string("train.out", &args.out.display().to_string()));
+    if let Some(device) = &args.device {
+        overrides.push(string("train.device", device));
+    }
+    let fraction = args.label_fraction.unwrap_or(1.0);
+    let epochs = match (args.epochs, &args.config, args.resume) {
+        (Some(n), _, _) => Some(n),
+        (None, None, false) => Some(crate::finetune::default_epochs(fraction)),
+        _ => None,
+    };
+    let numbers = [
+        (
+            "data.label_fraction",
+            args.label_fraction.map(|v| format!("{v:?}")),
+        ),
+        ("data.label_seed", args.label_seed.map(|v| v.to_string())),
+        ("train.epochs", epochs.map(|v| v.to_string())),
+        ("train.batch_size", args.batch_size.map(|v| v.to_string())),
+        ("optim.lr", args.lr.map(|v| format!("{v:?}"))),
+        (
+            "optim.encoder_lr_scale",
+            args.encoder_lr_scale.map(|v| format!("{v:?}")),
+        ),
+        (
+            "train.freeze_stages",
+            args.freeze_stages.map(|v| v.to_string()),
+        ),
+        ("train.max_steps", args.max_steps.map(|v| v.to_string())),
+        ("train.seed", args.seed.map(|v| v.to_string())),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            overrides.push(format!("{key}={value}"));
+        }
+    }
+    overrides.extend(args.set.iter().cloned());
+    let config = match (&args.config, args.resume) {
+        (Some(path), _) => RunConfig::load(path, &overrides)?,
+        (None, true) => RunConfig::load(&args.out.join("config.toml"), &overrides)?,
+        (None, false) => {
+            if args.from.is_none() && args.data.is_none() {
+                bail!("finetune --scratch needs --data");
+            }
+            RunConfig::from_toml(
+                crate::finetune::RECIPE,
+                &overrides,
+                "the fine-tuning recipe",
+            )?
+        }
+    };
+    let options = RunOptions {
+        resume: args.resume,
+        quiet: args.quiet,
+        pipeline_only: None,
+    };
+    let data = config.data.dataset.to_string();
+    let (_, result) = crate::finetune::finetune(config, options)?;
+    let mut json = serde_json::to_value(&result)?;
+    if let Some(object) = json.as_object_mut() {
+        object.insert("eval".into(), serde_json::json!("finetune"));
+        object.insert("data".into(), serde_json::json!(data));
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "fine-tuning test top-1: {:.2}% ({} labelled images, {} steps, from {}); run directory {}",
+            100.0 * result.top1,
+            result.train_images,
+            result.steps,
+            result
+                .from
+                .as_ref()
+                .map_or("scratch".to_string(), |p| p.display().to_string()),
+            result.out.display()
+        );
+    }
+    append_eval(&result.out, &json)?;
+    // The pretrained run keeps a record of how its encoder transferred.
+    match &result.from {
+        Some(from) if crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from)) => {
+            append_eval(&run_dir(from), &json)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The run directory of a run directory or checkpoint file.
+fn run_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    }
+}
+
 fn show(args: ShowArgs) -> Result<()> {
     let mut overrides = Vec::new();
     if let Some(method) = &args.method {
@@ -626,11 +798,7 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let (encoder, input, cache_dir, run) = match &args.checkpoint {
         Some(path) => {
             let (header, encoder) = train::load_encoder(path, &device)?;
-            let run = if path.is_dir() {
-                path.clone()
-            } else {
-                path.parent().unwrap_or(Path::new(".")).to_path_buf()
-            };
+            let run = run_dir(path);
             let tag = format!("step{}", header.step);
             (
                 encoder,

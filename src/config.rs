@@ -38,7 +38,7 @@ pub struct RunConfig {
 pub struct DataConfig {
     /// Dataset as `kind:path`, e.g. `fashion-mnist:/usr/share/datasets/fashion-mnist`.
     pub dataset: DataSpec,
-    /// Which split to pretrain on (labels are never used for pretraining).
+    /// Which split to train on (self-supervised methods never read its labels).
     #[serde(default = "default_split")]
     pub split: Split,
     /// Side of the square training images; 0 = the dataset's native size (96 for folders).
@@ -53,6 +53,14 @@ pub struct DataConfig {
     /// Train on a seeded random subset of this many images (0 = all).
     #[serde(default)]
     pub limit: usize,
+    /// Keep this fraction of the (labelled) training images, chosen per class with
+    /// `label_seed`: the semi-supervised setting of fine-tuning (0.01 and 0.1 are the 1 %
+    /// and 10 % of the papers). 1 = all.
+    #[serde(default = "one")]
+    pub label_fraction: f64,
+    /// Seed of the `label_fraction` choice.
+    #[serde(default)]
+    pub label_seed: u64,
     /// Skip corrupt images (with a warning and a count) instead of failing.
     #[serde(default)]
     pub skip_corrupt: bool,
@@ -63,6 +71,10 @@ pub struct DataConfig {
 
 fn default_split() -> Split {
     Split::Train
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn default_prefetch() -> usize {
@@ -148,6 +160,9 @@ pub struct OptimConfig {
     pub warmup_epochs: f64,
     /// Final learning rate of the cosine decay.
     pub min_lr: f64,
+    /// The encoder's learning rate as a fraction of the head's (fine-tuning a pretrained
+    /// encoder more gently than its fresh head; 1 = the same).
+    pub encoder_lr_scale: f64,
 }
 
 impl Default for OptimConfig {
@@ -165,6 +180,7 @@ impl Default for OptimConfig {
             eps: 1e-8,
             warmup_epochs: 0.0,
             min_lr: 0.0,
+            encoder_lr_scale: 1.0,
         }
     }
 }
@@ -194,10 +210,15 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Compute device: `flex` (CPU) or `cuda` / `cuda:N` (with the `cuda` feature).
     pub device: String,
-    /// Start the encoder from these weights instead of a random draw: a `.safetensors` file
-    /// under PyTorch's names (`pretext export`, or torchvision ResNet weights converted to
-    /// safetensors; `fc.*` entries are ignored).
+    /// Start the encoder from these weights instead of a random draw: a pretext run
+    /// directory or checkpoint, or a `.safetensors` file under PyTorch's names (`pretext
+    /// export`, or torchvision ResNet weights converted to safetensors; `fc.*` entries are
+    /// ignored).
     pub init_encoder: Option<PathBuf>,
+    /// Freeze the encoder's first this many stages (no gradient, batch norm in inference
+    /// mode): the stem and `layer1`… of a ResNet, the convolution layers of the small
+    /// ConvNet; 5 freezes the whole encoder. 0 = train everything.
+    pub freeze_stages: usize,
 }
 
 impl Default for TrainConfig {
@@ -213,6 +234,7 @@ impl Default for TrainConfig {
             out: PathBuf::from("runs/run"),
             device: "flex".into(),
             init_encoder: None,
+            freeze_stages: 0,
         }
     }
 }
@@ -291,6 +313,21 @@ impl RunConfig {
         }
         if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
             bail!("optim.lr must be a positive number, got {}", self.optim.lr);
+        }
+        if t.freeze_stages > crate::encoder::STAGES {
+            bail!(
+                "train.freeze_stages = {}: encoders have {} stages",
+                t.freeze_stages,
+                crate::encoder::STAGES
+            );
+        }
+        let scale = self.optim.encoder_lr_scale;
+        if !(scale.is_finite() && scale >= 0.0) {
+            bail!("optim.encoder_lr_scale must be a number ≥ 0, got {scale}");
+        }
+        let fraction = self.data.label_fraction;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            bail!("data.label_fraction must be in (0, 1], got {fraction}");
         }
         if self.data.mean.len() != self.data.std.len() {
             bail!("data.mean and data.std must have the same length");

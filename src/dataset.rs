@@ -1,6 +1,8 @@
 //! Opening datasets for training and evaluation.
 
+use crate::config::DataConfig;
 use anyhow::{Context, Result, ensure};
+use pretext_data::label_fraction::per_class_subset;
 use pretext_data::source::{OpenOptions, Subset};
 use pretext_data::{DataSpec, DatasetKind, ImageSource, Split};
 use std::sync::Arc;
@@ -18,6 +20,28 @@ fn open_boxed(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Box<d
         "dataset {spec} ({split:?}) holds no images"
     );
     Ok(source)
+}
+
+/// The training images of a run: `data.split`, thinned to `data.limit` images (seeded with
+/// `seed`), then to `data.label_fraction` of each class (seeded with `data.label_seed`).
+pub fn open_training(data: &DataConfig, seed: u64) -> Result<Arc<dyn ImageSource>> {
+    let mut source = open_boxed(&data.dataset, data.split, data.skip_corrupt)?;
+    if data.limit > 0 {
+        source = Box::new(Subset::new(source, data.limit, seed));
+    }
+    if data.label_fraction != 1.0 {
+        let labels: Vec<Option<u32>> = (0..source.len()).map(|i| source.label(i)).collect();
+        let kept = per_class_subset(&labels, data.label_fraction, data.label_seed)
+            .with_context(|| format!("data.label_fraction of {}", data.dataset))?;
+        tracing::info!(
+            "label fraction {}: {} of {} training images",
+            data.label_fraction,
+            kept.len(),
+            source.len()
+        );
+        source = Box::new(Subset::from_indices(source, kept)?);
+    }
+    Ok(Arc::from(source))
 }
 
 /// Opens a split and keeps a seeded random subset of `limit` images (0 = all).

@@ -6,7 +6,7 @@
 //!
 //! Data flows one way: *dataset* ([`pretext_data`]) → *augmentation* → *method*
 //! ([`method`]) → *trainer* ([`train`]) → *checkpoint* ([`checkpoint`]) → *evaluation*
-//! ([`eval`]).
+//! ([`eval`], [`finetune`]).
 
 pub mod checkpoint;
 pub mod cli;
@@ -18,6 +18,7 @@ pub mod ema;
 pub mod encoder;
 pub mod eval;
 pub mod export;
+pub mod finetune;
 pub mod head;
 pub mod input;
 pub mod method;

@@ -453,3 +453,134 @@ fn permutations_show_task_and_crops_commands() {
         stdout(&out)
     );
 }
+
+#[test]
+fn finetune_transfers_an_encoder_on_a_fraction_of_the_labels_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 200, 50);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &data_arg(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        run_s,
+        "--set",
+        "encoder.width=0.25",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Half the labels, per class: 10 of the 20 images of each of the 10 classes. The dataset
+    // and the encoder's shape come from the checkpoint.
+    let ft = dir.path().join("ft");
+    let ft_s = ft.to_str().unwrap();
+    let finetune = |extra: &[&str]| {
+        let mut args = vec!["finetune", "--out", ft_s, "--quiet", "--json"];
+        args.extend_from_slice(extra);
+        pretext(&args)
+    };
+    let out = finetune(&[
+        "--from",
+        run_s,
+        "--label-fraction",
+        "0.5",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--encoder-lr-scale",
+        "0.1",
+        "--freeze-stages",
+        "2",
+        "--max-steps",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["eval"], "finetune");
+    assert_eq!(json["train_images"].as_u64(), Some(100), "{json}");
+    assert_eq!(json["steps"].as_u64(), Some(3), "{json}");
+    let top1 = json["top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1), "{top1}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ft.join("finetune.json")).unwrap()).unwrap();
+    assert_eq!(written["top1"], json["top1"]);
+    // The pretrained run records how its encoder transferred.
+    let evals = std::fs::read_to_string(run.join("eval.jsonl")).unwrap();
+    assert!(evals.contains("\"finetune\""), "{evals}");
+    let config = std::fs::read_to_string(ft.join("config.toml")).unwrap();
+    for line in [
+        "name = \"supervised\"",
+        "label_fraction = 0.5",
+        "freeze_stages = 2",
+        "encoder_lr_scale = 0.1",
+        "width = 0.25",
+    ] {
+        assert!(config.contains(line), "{line} missing from\n{config}");
+    }
+
+    // The stopped run continues from its checkpoint to the end of its 4 epochs of 6 batches
+    // of 16 (of the 100 images).
+    let out = finetune(&["--resume", "--max-steps", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["steps"].as_u64(), Some(24), "{json}");
+    let metrics = std::fs::read_to_string(ft.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(first["top1"].is_number(), "{first}");
+
+    // The baseline: the same network from random weights.
+    let scratch = dir.path().join("scratch");
+    let out = pretext(&[
+        "finetune",
+        "--scratch",
+        "--data",
+        &data_arg(&data),
+        "--set",
+        "encoder.width=0.25",
+        "--label-fraction",
+        "0.1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--out",
+        scratch.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("fine-tuning test top-1") && stdout(&out).contains("scratch"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Bad options are refused before anything is written.
+    for (flag, value, words) in [
+        ("--freeze-stages", "6", "freeze_stages"),
+        ("--label-fraction", "0", "label_fraction"),
+        ("--encoder-lr-scale", "-1", "encoder_lr_scale"),
+    ] {
+        let bad = dir.path().join(format!("bad{flag}"));
+        let out = pretext(&[
+            "finetune",
+            "--from",
+            run_s,
+            &format!("{flag}={value}"),
+            "--out",
+            bad.to_str().unwrap(),
+        ]);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(words), "{flag}: {}", stderr(&out));
+        assert!(!bad.exists(), "{flag}");
+    }
+}

@@ -197,7 +197,45 @@ impl Encoder {
             Encoder::ResNet(net) => net.forward_map(images),
         }
     }
+
+    /// Freezes the first `count` of the encoder's [`STAGES`] stages (burn's
+    /// [`Module::freeze`]: no gradient, batch norm in inference mode), as mmselfsup's and
+    /// VISSL's `frozen_stages` do when fine-tuning. A ResNet's stages are the stem
+    /// (`conv1`, `bn1`) and `layer1`…`layer4`; the small ConvNet's are its five
+    /// convolution layers.
+    pub fn freeze_stages(self, count: usize) -> Self {
+        match self {
+            Encoder::ConvNet(mut net) => {
+                net.layers = net
+                    .layers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, layer)| if i < count { layer.freeze() } else { layer })
+                    .collect();
+                Encoder::ConvNet(net)
+            }
+            Encoder::ResNet(mut net) => {
+                if count > 0 {
+                    net.conv1 = net.conv1.freeze();
+                    net.bn1 = net.bn1.freeze();
+                }
+                let stages = [
+                    &mut net.layer1,
+                    &mut net.layer2,
+                    &mut net.layer3,
+                    &mut net.layer4,
+                ];
+                for stage in stages.into_iter().take(count.saturating_sub(1)) {
+                    *stage = std::mem::take(stage).freeze();
+                }
+                Encoder::ResNet(net)
+            }
+        }
+    }
 }
+
+/// Number of stages every encoder has, for [`Encoder::freeze_stages`].
+pub const STAGES: usize = 5;
 
 /// Global average pooling `[N, D, h, w]` → `[N, D]`.
 pub(crate) fn global_avg_pool(map: Tensor<4>) -> Tensor<2> {
@@ -273,6 +311,74 @@ mod tests {
             config.init(&Device::flex()).num_params(),
             25_557_032 - 2_049_000 + 2 * 26_560
         );
+    }
+
+    /// For each trainable parameter tensor of `encoder`: whether a backward pass from its
+    /// summed features reaches it.
+    fn trained(encoder: &Encoder, size: usize) -> Vec<bool> {
+        use burn::module::{ModuleVisitor, Param};
+        use burn::optim::GradientsParams;
+        struct Reached<'a>(&'a GradientsParams, Vec<bool>);
+        impl ModuleVisitor for Reached<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if param.is_require_grad() {
+                    self.1.push(self.0.get::<D>(param.id).is_some());
+                }
+            }
+        }
+        let device = encoder.devices()[0].clone();
+        let x = Tensor::<4>::ones([2, 1, size, size], &device);
+        let grads = encoder.forward(x).sum().backward();
+        let params = GradientsParams::from_grads(grads, encoder);
+        let mut reached = Reached(&params, Vec::new());
+        encoder.visit(&mut reached);
+        reached.1
+    }
+
+    #[test]
+    fn frozen_stages_take_no_gradient_and_keep_their_batch_norm_statistics() {
+        let device = Device::flex().autodiff();
+        let config = EncoderConfig {
+            arch: Architecture::Resnet18,
+            width: 0.125,
+            in_channels: 1,
+            stem: Stem::Cifar,
+        };
+        let all = trained(&config.init(&device), 8);
+        assert!(
+            all.iter().all(|&g| g),
+            "an unfrozen encoder trains everything"
+        );
+        let frozen = config.init(&device).freeze_stages(2);
+        // The stem (conv1 weight, bn1 γ β) and layer1 (2 blocks × 6 tensors) are frozen.
+        let trainable = trained(&frozen, 8);
+        assert_eq!(trainable.len(), all.len() - 3 - 12);
+        assert!(trainable.iter().all(|&g| g));
+        // A forward pass on the training device leaves frozen batch norms' statistics alone
+        // and updates the others.
+        let Encoder::ResNet(before) = frozen else {
+            unreachable!()
+        };
+        let stats = |net: &ResNet| {
+            let mean = |bn: &burn::nn::BatchNorm| -> Vec<f32> {
+                bn.running_mean.value().into_data().try_to_vec().unwrap()
+            };
+            (mean(&net.bn1), mean(&net.layer2[0].bn1))
+        };
+        let (stem, layer2) = stats(&before);
+        let x = Tensor::<4>::random([4, 1, 8, 8], burn::tensor::Distribution::Default, &device);
+        let _ = before.forward(x);
+        let (stem_after, layer2_after) = stats(&before);
+        assert_eq!(stem, stem_after);
+        assert_ne!(layer2, layer2_after);
+
+        let convnet = EncoderConfig {
+            arch: Architecture::ConvnetSmall,
+            ..config
+        };
+        let all = trained(&convnet.init(&device), 8).len();
+        let frozen = trained(&convnet.init(&device).freeze_stages(STAGES - 1), 8);
+        assert!(all == 15 && frozen.len() == 3, "{all} {}", frozen.len());
     }
 
     #[test]

@@ -236,7 +236,12 @@ impl Method for Colorization {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<ColorSample> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<ColorSample> {
         let view = self.config.view.apply(&image.to_channels(3), rng);
         let side = view.height;
         let lab = image_to_lab(&view);

@@ -233,7 +233,12 @@ impl Method for Dino {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Views> {
         let c = &self.config;
         let configs = [&c.global1, &c.global2]
             .into_iter()

@@ -167,7 +167,12 @@ impl Method for Inpainting {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<MaskedImage> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<MaskedImage> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));
         let mask = self.config.mask.sample(view.height, view.width, rng);
         // The hole is filled with the dataset mean: 0 after normalisation.

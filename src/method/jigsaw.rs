@@ -162,7 +162,12 @@ impl Method for Jigsaw {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Puzzle> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Puzzle> {
         let region = random_crop_square(&image, 3 * self.tiles.cell, rng);
         let tiles = jigsaw_tiles(&region, &self.tiles, rng)?;
         let tiles = tiles.map(|tile| {

@@ -19,6 +19,7 @@ pub mod rotation;
 pub mod siamese;
 pub mod simclr;
 pub mod simsiam;
+pub mod supervised;
 pub mod vicreg;
 pub mod views;
 
@@ -110,9 +111,27 @@ pub trait Method: Sized + Send + Sync + 'static {
     fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Self::Head;
 
     /// Builds one training example from a raw image (already converted to the encoder's
-    /// channels, values in `[0, 1]`), drawing all randomness from `rng`. Runs in the data
+    /// channels, values in `[0, 1]`) and its label when the data has one, drawing all
+    /// randomness from `rng`. Self-supervised methods ignore the label. Runs in the data
     /// loader's threads.
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Self::Sample>;
+    fn sample(
+        &self,
+        image: Image,
+        label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Self::Sample>;
+
+    /// Builds one example for evaluating the task on held-out images (`pretext eval task`,
+    /// the test score of `pretext finetune`): the method's deterministic view where it has
+    /// one. Default: the training example.
+    fn sample_eval(
+        &self,
+        image: Image,
+        label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Self::Sample> {
+        self.sample(image, label, rng)
+    }
 
     /// Forward pass and loss on a batch of examples.
     fn step(

@@ -12,6 +12,7 @@ use super::relative_patch::RelativePatch;
 use super::rotation::Rotation;
 use super::simclr::Simclr;
 use super::simsiam::Simsiam;
+use super::supervised::Supervised;
 use super::vicreg::Vicreg;
 use anyhow::bail;
 
@@ -29,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "vicreg",
     "moco",
     "dino",
+    "supervised",
 ];
 
 /// Work to do with a method whose type is only known at run time.
@@ -54,6 +56,7 @@ pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
         "vicreg" => job.run::<Vicreg>(),
         "moco" => job.run::<Moco>(),
         "dino" => job.run::<Dino>(),
+        "supervised" => job.run::<Supervised>(),
         _ => bail!(
             "unknown method `{name}`; known methods: {}",
             NAMES.join(", ")

@@ -122,7 +122,12 @@ impl Method for RelativePatch {
         Mlp::new(2 * encoder.feature_dim(), &self.config.hidden, 8, device)
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<PatchPairSample> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<PatchPairSample> {
         let extent = self.grid.extent();
         let image = if image.height.min(image.width) < extent {
             pretext_data::augment::resize_shorter(&image, extent)

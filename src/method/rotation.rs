@@ -75,7 +75,12 @@ impl Method for Rotation {
         Mlp::new(encoder.feature_dim(), &self.config.head_hidden, 4, device)
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<RotationSample> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<RotationSample> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));
         let shape = [view.channels, view.height, view.width];
         let rotations = [0, 1, 2, 3].map(|k| rot90(&view, k).data);
@@ -165,7 +170,7 @@ mod tests {
         let mut image = Image::filled(1, 8, 8, 0.0);
         image.data[0] = 1.0; // top-left corner
         let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
-        let sample = method.sample(image.clone(), &mut rng).unwrap();
+        let sample = method.sample(image.clone(), None, &mut rng).unwrap();
         assert_eq!(sample.rotations[0], image.data);
         for k in 0..4 {
             assert_eq!(

@@ -78,7 +78,12 @@ impl<L: PairLoss> Method for Siamese<L> {
             .init(encoder.feature_dim(), device)
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Views> {
         Ok(views::sample(&self.views, &self.input, &image, rng))
     }
 

@@ -103,7 +103,12 @@ impl Method for Simsiam {
         }
     }
 
-    fn sample(&self, image: Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<Views> {
         let configs = [&self.config.view1, &self.config.view2];
         Ok(views::sample(configs, &self.input, &image, rng))
     }

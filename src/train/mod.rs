@@ -20,7 +20,6 @@ use crate::method::registry::{self, MethodJob};
 use crate::method::{Method, MethodContext, Network, Progress};
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use pretext_data::ImageSource;
@@ -53,18 +52,13 @@ pub struct RunSummary {
     pub losses: Vec<f64>,
     /// Raw images per second over this invocation.
     pub images_per_sec: f64,
+    /// Images in the training data (after `data.limit` and `data.label_fraction`).
+    pub train_images: usize,
 }
 
 /// Runs (or resumes) the pretraining `config` describes.
 pub fn pretrain(config: RunConfig, options: RunOptions) -> Result<RunSummary> {
-    let data = &config.data;
-    let source = crate::dataset::open_subset(
-        &data.dataset,
-        data.split,
-        data.skip_corrupt,
-        data.limit,
-        config.train.seed,
-    )?;
+    let source = crate::dataset::open_training(&config.data, config.train.seed)?;
     let name = config.method.name.clone();
     registry::dispatch(
         &name,
@@ -207,6 +201,7 @@ fn batches<M: Method>(r: &Resolved<M>, position: u64) -> Result<loader::Loader<R
     let per_epoch = batches_per_epoch(r)?;
     let input = r.input.clone();
     let sampler = Arc::clone(&r.method);
+    let labels = Arc::clone(&r.source);
     Ok(loader::spawn(
         Arc::clone(&r.source),
         LoaderConfig {
@@ -221,7 +216,9 @@ fn batches<M: Method>(r: &Resolved<M>, position: u64) -> Result<loader::Loader<R
             skip_errors: r.config.data.skip_corrupt,
             threads: None,
         },
-        move |image, rng, _index| sampler.sample(input.convert_channels(image), rng),
+        move |image, rng, index| {
+            sampler.sample(input.convert_channels(image), labels.label(index), rng)
+        },
     ))
 }
 
@@ -241,6 +238,7 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
         steps: 0,
         losses: Vec::new(),
         images_per_sec: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        train_images: r.source.len(),
     })
 }
 
@@ -318,6 +316,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         steps: step,
         losses: Vec::new(),
         images_per_sec: 0.0,
+        train_images: r.source.len(),
     };
     if step >= end {
         return Ok(summary);
@@ -338,7 +337,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     while step < end {
         // One optimiser step: the summed gradients of `accumulate` batches, each batch's loss
         // divided by the count so that the step equals one on the whole effective batch.
-        let mut gradients = GradientsAccumulator::new();
+        let mut gradients = optim::NetworkGradients::default();
         let (mut loss, mut epoch) = (0.0, 0);
         let mut last = None;
         for _ in 0..accumulate {
@@ -355,7 +354,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
                 );
             }
             let scaled = output.loss.clone().div_scalar(accumulate as f64);
-            gradients.accumulate(&net, GradientsParams::from_grads(scaled.backward(), &net));
+            gradients.accumulate(&net, scaled.backward());
             loss += value / accumulate as f64;
             epoch = batch.epoch;
             reporter.add_images(samples.len() as u64);
@@ -365,7 +364,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             break;
         };
         let lr = schedule.at(step);
-        net = optimizer.step(lr, net, gradients.grads());
+        net = gradients.step(&mut optimizer, net, lr, config.optim.encoder_lr_scale);
         step += 1;
         net = r.method.after_step(
             net,
@@ -492,7 +491,7 @@ impl MethodJob for Show {
             .map(|&i| {
                 let image = r.input.convert_channels(r.source.get(i)?);
                 let mut rng = pretext_data::rng::sample_rng(r.config.train.seed, 0, i as u64);
-                r.method.sample(image, &mut rng)
+                r.method.sample(image, r.source.label(i), &mut rng)
             })
             .collect::<Result<Vec<_>>>()?;
         let grid = r
@@ -554,6 +553,7 @@ impl MethodJob for TaskEval {
         let net = network(&r, &device, Some((&saved, &file)))?.valid();
         let input = r.input.clone();
         let sampler = Arc::clone(&r.method);
+        let labels = Arc::clone(&r.source);
         let batches = loader::spawn(
             Arc::clone(&r.source),
             LoaderConfig {
@@ -565,7 +565,9 @@ impl MethodJob for TaskEval {
                 epochs: Some(1),
                 ..LoaderConfig::default()
             },
-            move |image, rng, _index| sampler.sample(input.convert_channels(image), rng),
+            move |image, rng, index| {
+                sampler.sample_eval(input.convert_channels(image), labels.label(index), rng)
+            },
         );
         let mut sums: Vec<(String, f64)> = Vec::new();
         let mut count = 0usize;
@@ -604,15 +606,39 @@ fn network<M: Method>(
         encoder: r.encoder.init(device),
         head: r.method.init_head(&r.encoder, device),
     });
-    if let Some(weights) = &r.config.train.init_encoder {
-        net.encoder = crate::export::import(net.encoder, weights)?;
+    // A resumed run takes every weight from its own checkpoint.
+    if let (Some(weights), None) = (&r.config.train.init_encoder, saved) {
+        net.encoder = init_encoder(net.encoder, &r.encoder, weights)?;
     }
     let mut net = r.method.after_init(net);
     if let Some((saved, path)) = saved {
         net.encoder = load_record(net.encoder, saved.encoder.clone(), path)?;
         net.head = load_record(net.head, saved.head.clone(), path)?;
     }
+    net.encoder = net.encoder.freeze_stages(r.config.train.freeze_stages);
     Ok(net)
+}
+
+/// `encoder` with the weights of `path`: a pretext run directory or checkpoint (whose
+/// encoder must have the same configuration), or a safetensors file under PyTorch's names.
+fn init_encoder(
+    encoder: crate::encoder::Encoder,
+    config: &EncoderConfig,
+    path: &std::path::Path,
+) -> Result<crate::encoder::Encoder> {
+    let file = checkpoint::resolve(path);
+    if !checkpoint::is_checkpoint(&file) {
+        return crate::export::import(encoder, path);
+    }
+    let (header, bytes) = Checkpoint::load_encoder(&file)?;
+    ensure!(
+        &header.encoder == config,
+        "{}: its encoder is {:?}, this run's is {:?} (set [encoder] to match)",
+        file.display(),
+        header.encoder,
+        config
+    );
+    load_record(encoder, bytes, &file)
 }
 
 fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> Result<T> {

@@ -265,6 +265,27 @@ impl Subset {
     }
 }
 
+impl Subset {
+    /// The images of `inner` at `indices`, in that order.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Spec`] when an index is out of range.
+    pub fn from_indices(
+        inner: Box<dyn ImageSource>,
+        indices: Vec<usize>,
+    ) -> Result<Self, DataError> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= inner.len()) {
+            return Err(DataError::Spec(format!(
+                "{}: index {bad} is out of range for {} images",
+                inner.origin(),
+                inner.len()
+            )));
+        }
+        Ok(Subset { inner, indices })
+    }
+}
+
 impl ImageSource for Subset {
     fn len(&self) -> usize {
         self.indices.len()
