@@ -41,6 +41,25 @@ pub enum Command {
     Export(ExportArgs),
     /// Image retrieval with an encoder's features: precision@k and mAP, labels as relevance.
     Retrieve(RetrieveArgs),
+    /// Write an HTML report (curves, probes, pictures, t-SNE map, results) of runs.
+    Report(ReportArgs),
+}
+
+/// `pretext report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Run directories, compared side by side.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder to write index.html and its PNGs into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Test images in each run's t-SNE map (0: no maps).
+    #[arg(long, default_value_t = 1000)]
+    pub map_points: usize,
+    /// Device the encoders embed the map's images on: flex (CPU) or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
 }
 
 /// `pretext retrieve`: the train split (or `--limit` images of it) is the gallery, the test
@@ -499,6 +518,15 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Show(args) => show(args),
         Command::Retrieve(args) => retrieve(args),
+        Command::Report(args) => {
+            let options = crate::report::ReportOptions {
+                map_points: args.map_points,
+                device: args.device,
+            };
+            let page = crate::report::write(&args.runs, &args.out, &options)?;
+            println!("wrote {}", page.display());
+            Ok(())
+        }
         Command::Export(args) => {
             crate::export::export_checkpoint(&args.checkpoint, &args.out, args.sample)?;
             println!("wrote {}", args.out.display());

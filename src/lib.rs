@@ -22,4 +22,5 @@ pub mod finetune;
 pub mod head;
 pub mod input;
 pub mod method;
+pub mod report;
 pub mod train;
