@@ -2,7 +2,7 @@
 //! Barnes–Hut form (van der Maaten 2014), from the `bhtsne` crate, on ℓ2-normalised features
 //! so that Euclidean distances rank neighbours as the kNN probe's cosine similarity does.
 
-use bhtsne::tSNE;
+use bhtsne::{Neighbor, tSNE};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
@@ -35,6 +35,7 @@ pub fn tsne(features: &[f32], dim: usize, seed: u64) -> Vec<(f64, f64)> {
         Err(_) => vec![0.0; 2 * n],
     };
     let perplexity = PERPLEXITY.min((n as f32 - 1.0) / 3.0 - 1.0).max(1.0);
+    let neighbours = nearest(&rows, (3.0 * perplexity) as usize);
     let samples: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
     let fit = || {
         let mut model: tSNE<f32, &[f32], 2> = tSNE::new(&samples);
@@ -42,13 +43,7 @@ pub fn tsne(features: &[f32], dim: usize, seed: u64) -> Vec<(f64, f64)> {
             .perplexity(perplexity)
             .epochs(EPOCHS)
             .initial_embedding(start.clone())
-            .barnes_hut(THETA, |a, b| {
-                a.iter()
-                    .zip(b.iter())
-                    .map(|(x, y)| (x - y).powi(2))
-                    .sum::<f32>()
-                    .sqrt()
-            });
+            .barnes_hut_with_neighbors(THETA, &neighbours);
         model.embedding()
     };
     // bhtsne sums forces in parallel; the order of floating-point sums then varies from run
@@ -60,6 +55,40 @@ pub fn tsne(features: &[f32], dim: usize, seed: u64) -> Vec<(f64, f64)> {
     embedding
         .chunks(2)
         .map(|p| (f64::from(p[0]), f64::from(p[1])))
+        .collect()
+}
+
+/// The `k` nearest rows of every row by Euclidean distance, nearest first, ties broken by
+/// index: exact and deterministic (bhtsne's own vantage-point tree picks its vantage points
+/// at random, which reorders ties).
+fn nearest(rows: &[Vec<f32>], k: usize) -> Vec<Vec<Neighbor<f32>>> {
+    use rayon::prelude::*;
+    let k = k.clamp(1, rows.len().saturating_sub(1).max(1));
+    (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut all: Vec<Neighbor<f32>> = rows
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(j, row)| Neighbor {
+                    index: j,
+                    distance: row
+                        .iter()
+                        .zip(&rows[i])
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f32>()
+                        .sqrt(),
+                })
+                .collect();
+            all.sort_by(|a, b| {
+                a.distance
+                    .total_cmp(&b.distance)
+                    .then(a.index.cmp(&b.index))
+            });
+            all.truncate(k);
+            all
+        })
         .collect()
 }
 

@@ -353,6 +353,19 @@ mod tests {
     }
 
     #[test]
+    fn index_subsets_keep_the_given_images_in_order_and_refuse_bad_indices() {
+        let s = Subset::from_indices(Box::new(Numbers(10)), vec![7, 2, 9]).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.label(0), Some(7));
+        assert_eq!(s.get(2).unwrap().data[0], 9.0);
+        let err = Subset::from_indices(Box::new(Numbers(10)), vec![3, 10])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("numbers") && err.contains("10"), "{err}");
+    }
+
+    #[test]
     fn specs_parse_and_print() {
         let spec: DataSpec = "fashion-mnist:/a/b".parse().unwrap();
         assert_eq!(spec.kind, DatasetKind::FashionMnist);
