@@ -14,7 +14,6 @@
 #   bench/table.sh                                  # Fashion-MNIST, 300 steps (≈ 3 h on 2 cores)
 #   METHODS="simclr vicreg" STEPS=100 OUT=/tmp/t bench/table.sh
 source "$(dirname "$0")/common.sh"
-export RUST_LOG=warn
 CONFIGS="${CONFIGS:-configs/fashion-mnist}"
 DATA="${DATA:-$D}"
 STEPS="${STEPS:-300}"

@@ -6,13 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn pretext(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretext"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run pretext")
-}
+use common::pretext;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

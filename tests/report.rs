@@ -7,13 +7,7 @@ use scraper::{Html, Selector};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn pretext(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretext"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run pretext")
-}
+use common::pretext;
 
 fn ok(out: Output) -> String {
     assert!(

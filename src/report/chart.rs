@@ -3,6 +3,7 @@
 //! look the same on every machine, with or without system fonts.
 
 use anyhow::{Result, anyhow};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -59,6 +60,20 @@ fn render(
         .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
+/// Draws the legend of the labelled series in a translucent box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 13))
+        .draw()
+}
+
 /// The smallest and largest value of `values`, widened when they are equal.
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
@@ -106,16 +121,7 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series]) ->
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
         }
-        if series.len() > 1 || series.first().is_some_and(|s| !s.name.is_empty()) {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font(("sans-serif", 13))
-                .draw()
-                .map_err(|e| error(&e))?;
-        }
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(|e| error(&e))
     })
 }
 
@@ -156,15 +162,7 @@ pub fn class_map(
                 .label(name)
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| error(&e))?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(|e| error(&e))
     })
 }
 

@@ -5,6 +5,16 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the `pretext` binary with `args` (warnings only on stderr).
+pub fn pretext(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pretext")
+}
 
 /// A 28×28 image of class `class` (0..10): a bright bar whose position and orientation
 /// depend on the class, plus deterministic noise from `seed`.
