@@ -283,4 +283,28 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// An encoder pretrained by colorization takes lightness: colour images become one
+    /// channel of L*/100 before normalisation.
+    #[test]
+    fn lightness_encoders_get_one_channel_of_lightness() {
+        let config = SupervisedConfig {
+            input_space: InputSpace::Lightness,
+            ..SupervisedConfig::default()
+        };
+        let method = Supervised::new(config, &context(vec![Some(0), Some(1)])).unwrap();
+        let spec = method.input_spec(context(vec![]).input);
+        assert_eq!(spec.space, InputSpace::Lightness);
+        let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
+        // White in any colour space is L* = 100: (1 - 0.5) / 0.25 = 2 after normalisation.
+        let sample = method
+            .sample_eval(Image::filled(3, 8, 8, 1.0), Some(1), &mut rng)
+            .unwrap();
+        assert_eq!(sample.shape, [1, 8, 8]);
+        assert!(
+            sample.image.iter().all(|&v| (v - 2.0).abs() < 1e-3),
+            "{:?}",
+            &sample.image[..4]
+        );
+    }
 }
