@@ -46,18 +46,24 @@ for m in $METHODS; do
     "$P" pretrain --config "$CONFIGS/$m.toml" --data "$DATA" --max-steps "$STEPS" --out "$run" \
       --quiet "${resume[@]}" >/dev/null
   fi
+  # One assignment per cell: a failing command stops the script (set -e) instead of leaving
+  # an empty cell.
   enc=(--checkpoint "$run" --data "$DATA")
-  rows+=("| $m | $(score linear "${enc[@]}") | $(score knn "${enc[@]}") \
-| $(finetune --from "$run" -- 0.01 60 "$OUT/finetune/$m-1") \
-| $(finetune --from "$run" -- 0.1 "$FT10_EPOCHS" "$OUT/finetune/$m-10") \
-| $("$P" retrieve "${enc[@]}" --json | pct map) |")
+  linear=$(score linear "${enc[@]}")
+  knn=$(score knn "${enc[@]}")
+  ft1=$(finetune --from "$run" -- 0.01 60 "$OUT/finetune/$m-1")
+  ft10=$(finetune --from "$run" -- 0.1 "$FT10_EPOCHS" "$OUT/finetune/$m-10")
+  map=$("$P" retrieve "${enc[@]}" --json | pct map)
+  rows+=("| $m | $linear | $knn | $ft1 | $ft10 | $map |")
   runs+=("$run")
 done
 random=(--random-init --encoder convnet-small --data "$DATA" --cache-dir "$OUT/random")
-rows+=("| random init / from scratch | $(score linear "${random[@]}") | $(score knn "${random[@]}") \
-| $(finetune --scratch --data "$DATA" -- 0.01 60 "$OUT/finetune/scratch-1") \
-| $(finetune --scratch --data "$DATA" -- 0.1 "$FT10_EPOCHS" "$OUT/finetune/scratch-10") \
-| $("$P" retrieve "${random[@]}" --json | pct map) |")
+linear=$(score linear "${random[@]}")
+knn=$(score knn "${random[@]}")
+ft1=$(finetune --scratch --data "$DATA" -- 0.01 60 "$OUT/finetune/scratch-1")
+ft10=$(finetune --scratch --data "$DATA" -- 0.1 "$FT10_EPOCHS" "$OUT/finetune/scratch-10")
+map=$("$P" retrieve "${random[@]}" --json | pct map)
+rows+=("| random init / from scratch | $linear | $knn | $ft1 | $ft10 | $map |")
 
 {
   echo "| encoder | linear top-1 | kNN top-1 | fine-tune 1 % | fine-tune 10 % | retrieval mAP |"
