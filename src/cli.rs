@@ -725,8 +725,16 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
         (Some(path), _) => RunConfig::load(path, &overrides)?,
         (None, true) => RunConfig::load(&args.out.join("config.toml"), &overrides)?,
         (None, false) => {
-            if args.from.is_none() && args.data.is_none() {
-                bail!("finetune --scratch needs --data");
+            let knows_data = args.from.as_deref().is_some_and(|from| {
+                crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from))
+            });
+            if args.data.is_none() && !knows_data {
+                bail!(
+                    "finetune needs --data: {} does not say which labelled data to train on",
+                    args.from
+                        .as_ref()
+                        .map_or("--scratch".to_string(), |p| p.display().to_string())
+                );
             }
             RunConfig::from_toml(
                 crate::finetune::RECIPE,

@@ -558,6 +558,41 @@ fn finetune_transfers_an_encoder_on_a_fraction_of_the_labels_and_resumes() {
         stdout(&out)
     );
 
+    // An exported encoder carries its architecture and input contract but not its data.
+    let exported = dir.path().join("rot.safetensors");
+    let out = pretext(&[
+        "export",
+        "--checkpoint",
+        run_s,
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_file = dir.path().join("from-file");
+    let out = pretext(&[
+        "finetune",
+        "--from",
+        exported.to_str().unwrap(),
+        "--out",
+        from_file.to_str().unwrap(),
+    ]);
+    assert!(stderr(&out).contains("needs --data"), "{}", stderr(&out));
+    let out = pretext(&[
+        "finetune",
+        "--from",
+        exported.to_str().unwrap(),
+        "--data",
+        &data_arg(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--out",
+        from_file.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
     // Bad options are refused before anything is written.
     for (flag, value, words) in [
         ("--freeze-stages", "6", "freeze_stages"),
