@@ -26,6 +26,11 @@ pub enum Command {
     /// Pretrain an encoder with a self-supervised method.
     Pretrain(PretrainArgs),
     /// Fine-tune an encoder end to end with a fresh classifier on (a fraction of) the labels.
+    ///
+    /// Without --config the recipe is SimCLR's semi-supervised fine-tuning: SGD with Nesterov
+    /// momentum 0.9, lr 0.05 × B/256, no weight decay, batch 64, random crops and flips,
+    /// 60 epochs on 1 % of the labels or fewer and 30 otherwise. Test top-1 is printed and
+    /// written to OUT/finetune.json.
     Finetune(FinetuneArgs),
     /// Measure what a (pretrained or random) encoder learned.
     #[command(subcommand)]
@@ -109,42 +114,22 @@ pub struct FinetuneArgs {
     /// Seed of the --label-fraction choice.
     #[arg(long)]
     pub label_seed: Option<u64>,
-    /// Number of epochs (default: 60 at 1 % of the labels or fewer, else 30, as SimCLR).
-    #[arg(long)]
-    pub epochs: Option<u64>,
-    /// Images per batch.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Learning rate before the linear batch-size scaling (× B/256).
-    #[arg(long)]
-    pub lr: Option<f64>,
     /// The encoder's learning rate as a fraction of the classifier's.
     #[arg(long)]
     pub encoder_lr_scale: Option<f64>,
     /// Freeze the encoder's first N stages (stem, layer1, …; 5 = the whole encoder).
     #[arg(long)]
     pub freeze_stages: Option<usize>,
-    /// Stop after this many steps (the schedule still spans all epochs).
-    #[arg(long)]
-    pub max_steps: Option<u64>,
-    /// Seed of the classifier's weights, data order and augmentations.
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Run directory.
     #[arg(long)]
     pub out: PathBuf,
-    /// Device: flex (CPU) or cuda[:N].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Any config key, e.g. --set optim.weight_decay=1e-4.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// No progress output.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    /// Loop flags (--epochs defaults to 60 at 1 % of the labels or fewer, else 30, as
+    /// SimCLR; --lr is scaled by B/256).
+    pub flags: LoopFlags,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -208,6 +193,60 @@ pub struct PermutationArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Flags of the training loop that `pretrain` and `finetune` share; each stands for a config
+/// key.
+#[derive(Args, Debug)]
+pub struct LoopFlags {
+    /// Number of epochs (train.epochs).
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Images per batch (train.batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate, before optim.lr_scaling (optim.lr).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Stop after this many steps; the schedule still spans all epochs (train.max_steps).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Seed of weights, data order and augmentations (train.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: flex (CPU) or cuda[:N] (train.device).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Any config key, e.g. --set optim.weight_decay=1e-4 --set method.head_hidden=[256].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl LoopFlags {
+    /// The config overrides the flags stand for, `--set` last so that it wins.
+    fn overrides(&self) -> Vec<String> {
+        let values = [
+            ("train.epochs", self.epochs.map(|v| v.to_string())),
+            ("train.batch_size", self.batch_size.map(|v| v.to_string())),
+            ("optim.lr", self.lr.map(|v| format!("{v:?}"))),
+            ("train.max_steps", self.max_steps.map(|v| v.to_string())),
+            ("train.seed", self.seed.map(|v| v.to_string())),
+            (
+                "train.device",
+                self.device
+                    .as_ref()
+                    .map(|d| toml::Value::String(d.clone()).to_string()),
+            ),
+        ];
+        values
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| format!("{key}={v}")))
+            .chain(self.set.iter().cloned())
+            .collect()
+    }
+}
+
 /// `pretext pretrain`.
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -223,36 +262,15 @@ pub struct PretrainArgs {
     /// Encoder: convnet-small, resnet18, resnet50.
     #[arg(long)]
     pub encoder: Option<String>,
-    /// Number of epochs.
-    #[arg(long)]
-    pub epochs: Option<u64>,
-    /// Images per batch.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Peak learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Stop after this many steps (the schedule still spans all epochs).
-    #[arg(long)]
-    pub max_steps: Option<u64>,
-    /// Seed of weights, data order and augmentations.
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Run directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device: flex (CPU) or cuda[:N].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Any config key, e.g. --set optim.weight_decay=1e-4 --set method.head_hidden=[256].
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
     /// Continue the run in --out (or the config's train.out) from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// No progress output.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    /// Loop flags.
+    pub flags: LoopFlags,
     /// Measure the data pipeline alone: build this many batches with the method's
     /// augmentations, print images/s, train and write nothing.
     #[arg(long, value_name = "BATCHES")]
@@ -620,18 +638,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         "train.out",
         args.out.as_ref().map(|p| p.display().to_string()),
     );
-    push("train.device", args.device.clone());
-    let mut number = |key: &str, value: Option<String>| {
-        if let Some(v) = value {
-            overrides.push(format!("{key}={v}"));
-        }
-    };
-    number("train.epochs", args.epochs.map(|v| v.to_string()));
-    number("train.batch_size", args.batch_size.map(|v| v.to_string()));
-    number("optim.lr", args.lr.map(|v| format!("{v:?}")));
-    number("train.max_steps", args.max_steps.map(|v| v.to_string()));
-    number("train.seed", args.seed.map(|v| v.to_string()));
-    overrides.extend(args.set.iter().cloned());
+    overrides.extend(args.flags.overrides());
 
     // With --resume and no --config, the run directory's own config is the base.
     let config_path = match (&args.config, args.resume, &args.out) {
@@ -653,7 +660,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     }
     let options = RunOptions {
         resume: args.resume,
-        quiet: args.quiet,
+        quiet: args.flags.quiet,
         pipeline_only: args.pipeline_only,
     };
     let summary = train::pretrain(config, options)?;
@@ -686,24 +693,17 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
         overrides.push(string("encoder.arch", encoder));
     }
     overrides.push(string("train.out", &args.out.display().to_string()));
-    if let Some(device) = &args.device {
-        overrides.push(string("train.device", device));
-    }
+    // Without a config file, the recipe's length follows the label fraction (--epochs wins).
     let fraction = args.label_fraction.unwrap_or(1.0);
-    let epochs = match (args.epochs, &args.config, args.resume) {
-        (Some(n), _, _) => Some(n),
-        (None, None, false) => Some(crate::finetune::default_epochs(fraction)),
-        _ => None,
-    };
+    let default_epochs =
+        (args.config.is_none() && !args.resume).then(|| crate::finetune::default_epochs(fraction));
     let numbers = [
         (
             "data.label_fraction",
             args.label_fraction.map(|v| format!("{v:?}")),
         ),
         ("data.label_seed", args.label_seed.map(|v| v.to_string())),
-        ("train.epochs", epochs.map(|v| v.to_string())),
-        ("train.batch_size", args.batch_size.map(|v| v.to_string())),
-        ("optim.lr", args.lr.map(|v| format!("{v:?}"))),
+        ("train.epochs", default_epochs.map(|v| v.to_string())),
         (
             "optim.encoder_lr_scale",
             args.encoder_lr_scale.map(|v| format!("{v:?}")),
@@ -712,15 +712,13 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
             "train.freeze_stages",
             args.freeze_stages.map(|v| v.to_string()),
         ),
-        ("train.max_steps", args.max_steps.map(|v| v.to_string())),
-        ("train.seed", args.seed.map(|v| v.to_string())),
     ];
     for (key, value) in numbers {
         if let Some(value) = value {
             overrides.push(format!("{key}={value}"));
         }
     }
-    overrides.extend(args.set.iter().cloned());
+    overrides.extend(args.flags.overrides());
     let config = match (&args.config, args.resume) {
         (Some(path), _) => RunConfig::load(path, &overrides)?,
         (None, true) => RunConfig::load(&args.out.join("config.toml"), &overrides)?,
@@ -745,7 +743,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
     };
     let options = RunOptions {
         resume: args.resume,
-        quiet: args.quiet,
+        quiet: args.flags.quiet,
         pipeline_only: None,
     };
     let data = config.data.dataset.to_string();

@@ -20,6 +20,30 @@ fn data_arg(dir: &Path) -> String {
     format!("fashion-mnist:{}", dir.display())
 }
 
+/// One epoch of rotation with a quarter-width ConvNet on the IDX data in `data`, into `run`.
+fn pretrain_rotation(data: &Path, run: &Path) -> Output {
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &data_arg(data),
+        "--encoder",
+        "convnet-small",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "encoder.width=0.25",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 #[test]
 fn help_lists_the_commands() {
     let out = pretext(&["--help"]);
@@ -38,25 +62,7 @@ fn pretrain_then_linear_and_knn_evaluation() {
     common::write_idx_dataset(&data, 200, 100);
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let out = pretext(&[
-        "pretrain",
-        "--method",
-        "rotation",
-        "--data",
-        &data_arg(&data),
-        "--encoder",
-        "convnet-small",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--out",
-        run_s,
-        "--set",
-        "encoder.width=0.25",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = pretrain_rotation(&data, &run);
     assert!(stdout(&out).contains("pretraining done"));
 
     let out = pretext(&[
@@ -455,23 +461,7 @@ fn finetune_transfers_an_encoder_on_a_fraction_of_the_labels_and_resumes() {
     common::write_idx_dataset(&data, 200, 50);
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let out = pretext(&[
-        "pretrain",
-        "--method",
-        "rotation",
-        "--data",
-        &data_arg(&data),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--out",
-        run_s,
-        "--set",
-        "encoder.width=0.25",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    pretrain_rotation(&data, &run);
 
     // Half the labels, per class: 10 of the 20 images of each of the 10 classes. The dataset
     // and the encoder's shape come from the checkpoint.

@@ -231,6 +231,33 @@ pub fn accuracy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     predicted.equal(labels).float().mean().reshape([1])
 }
 
+/// A method context for unit tests: a quarter-width ConvNet on 8×8 one-channel images
+/// normalised with `mean` and `std`, over `source`.
+#[cfg(test)]
+pub(crate) fn test_context(
+    source: std::sync::Arc<dyn pretext_data::ImageSource>,
+    mean: f32,
+    std: f32,
+) -> MethodContext {
+    use crate::encoder::{Architecture, Stem};
+    MethodContext {
+        encoder: EncoderConfig {
+            arch: Architecture::ConvnetSmall,
+            width: 0.25,
+            in_channels: 1,
+            stem: Stem::Cifar,
+        },
+        input: InputSpec {
+            space: crate::input::InputSpace::Native,
+            channels: 1,
+            image_size: 8,
+            mean: vec![mean],
+            std: vec![std],
+        },
+        source,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,25 +139,10 @@ impl Rotation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::{Architecture, Stem};
 
     fn context() -> MethodContext {
-        MethodContext {
-            encoder: EncoderConfig {
-                arch: Architecture::ConvnetSmall,
-                width: 0.25,
-                in_channels: 1,
-                stem: Stem::Cifar,
-            },
-            input: InputSpec {
-                space: crate::input::InputSpace::Native,
-                channels: 1,
-                image_size: 8,
-                mean: vec![0.0],
-                std: vec![1.0],
-            },
-            source: std::sync::Arc::new(pretext_data::source::InMemory::new(vec![], vec![])),
-        }
+        let empty = pretext_data::source::InMemory::new(vec![], vec![]);
+        super::super::test_context(std::sync::Arc::new(empty), 0.0, 1.0)
     }
 
     #[test]

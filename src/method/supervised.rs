@@ -218,27 +218,15 @@ fn logits(net: &Network<Mlp>, batch: &[LabeledImage], device: &Device) -> Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::{Architecture, Stem};
     use pretext_data::source::InMemory;
 
     fn context(labels: Vec<Option<u32>>) -> MethodContext {
         let images = labels.iter().map(|_| Image::filled(1, 8, 8, 0.5)).collect();
-        MethodContext {
-            encoder: EncoderConfig {
-                arch: Architecture::ConvnetSmall,
-                width: 0.25,
-                in_channels: 1,
-                stem: Stem::Cifar,
-            },
-            input: InputSpec {
-                space: crate::input::InputSpace::Native,
-                channels: 1,
-                image_size: 8,
-                mean: vec![0.5],
-                std: vec![0.25],
-            },
-            source: std::sync::Arc::new(InMemory::new(images, labels)),
-        }
+        super::super::test_context(
+            std::sync::Arc::new(InMemory::new(images, labels)),
+            0.5,
+            0.25,
+        )
     }
 
     #[test]
