@@ -31,10 +31,14 @@ for e in $ENCODERS; do
       else
         from=(--from "$RUNS/$e")
       fi
-      rm -rf "$run"
-      scores+=("$("$P" finetune "${from[@]}" --label-fraction "$FRACTION" --lr "$lr" \
-        --label-seed "$s" --seed "$s" --out "$run" --quiet --json \
-        | python3 -c 'import json,sys; print(100*json.load(sys.stdin)["top1"])')")
+      # A finished cell is kept (delete OUT to start over); an unfinished one is redone.
+      if [ ! -f "$run/finetune.json" ]; then
+        rm -rf "$run"
+        "$P" finetune "${from[@]}" --label-fraction "$FRACTION" --lr "$lr" \
+          --label-seed "$s" --seed "$s" --out "$run" --quiet >/dev/null
+      fi
+      scores+=("$(python3 -c 'import json,sys; print(100*json.load(open(sys.argv[1]))["top1"])' \
+        "$run/finetune.json")")
     done
     row="$row | $(python3 -c 'import statistics as s,sys; v=[float(x) for x in sys.argv[1:]]
 print("%.2f" % v[0] if len(v) == 1 else "%.2f ± %.2f" % (s.mean(v), s.stdev(v)))' "${scores[@]}")"

@@ -17,6 +17,7 @@ use crate::encoder::EncoderConfig;
 use crate::head::Mlp;
 use crate::input::{InputSpace, InputSpec};
 use anyhow::{Context, bail, ensure};
+use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use pretext_data::augment::ViewConfig;
 use pretext_data::grid::Grid;
@@ -34,6 +35,12 @@ pub struct SupervisedConfig {
     pub test_view: ViewConfig,
     /// Hidden widths of the classifier; empty = linear, the usual fine-tuning head.
     pub head_hidden: Vec<usize>,
+    /// Normalise the encoder's features with a batch norm before the classifier, as MAE's
+    /// linear probe does (He et al. 2022, appendix A.2). The classifier's effective step
+    /// then does not depend on the scale of the pretrained features, which varies 20-fold
+    /// between methods (Barlow Twins' features are ~17× SimCLR's on Fashion-MNIST; without
+    /// the norm its fine-tuning diverges at the recipe's learning rate).
+    pub head_norm: bool,
     /// Number of classes; 0 = the dataset's class count (or its largest label + 1).
     pub classes: usize,
     /// The colour representation the encoder takes: `native`, or `lightness` for an encoder
@@ -47,9 +54,30 @@ impl Default for SupervisedConfig {
             view: ViewConfig::simple(0),
             test_view: ViewConfig::eval(0),
             head_hidden: vec![],
+            head_norm: true,
             classes: 0,
             input_space: InputSpace::Native,
         }
+    }
+}
+
+/// The fresh head: an optional batch norm of the pooled features, then the classifier.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    /// Feature normalisation (`head_norm`).
+    pub norm: Option<BatchNorm>,
+    /// Linear layer (or MLP) to the class logits.
+    pub classifier: Mlp,
+}
+
+impl Classifier {
+    /// Class logits of pooled features `[N, D]`.
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        let features = match &self.norm {
+            Some(norm) => norm.forward(features),
+            None => features,
+        };
+        self.classifier.forward(features)
     }
 }
 
@@ -80,7 +108,7 @@ fn class_count(source: &dyn ImageSource) -> anyhow::Result<usize> {
 
 impl Method for Supervised {
     type Config = SupervisedConfig;
-    type Head = Mlp;
+    type Head = Classifier;
     type Sample = LabeledImage;
 
     fn new(mut config: SupervisedConfig, context: &MethodContext) -> anyhow::Result<Self> {
@@ -123,13 +151,15 @@ impl Method for Supervised {
         self.input.clone()
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
-        Mlp::new(
-            encoder.feature_dim(),
-            &self.config.head_hidden,
-            self.config.classes,
-            device,
-        )
+    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Classifier {
+        let dim = encoder.feature_dim();
+        Classifier {
+            norm: self
+                .config
+                .head_norm
+                .then(|| BatchNormConfig::new(dim).init(device)),
+            classifier: Mlp::new(dim, &self.config.head_hidden, self.config.classes, device),
+        }
     }
 
     fn sample(
@@ -150,7 +180,12 @@ impl Method for Supervised {
         self.labeled(&self.config.test_view, image, label, rng)
     }
 
-    fn step(&self, net: &Network<Mlp>, batch: &[LabeledImage], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<Classifier>,
+        batch: &[LabeledImage],
+        device: &Device,
+    ) -> StepOutput {
         let logits = logits(net, batch, device);
         let labels = label_tensor(batch.iter().map(|s| s.label as usize), device);
         StepOutput {
@@ -160,7 +195,12 @@ impl Method for Supervised {
         }
     }
 
-    fn render(&self, net: &Network<Mlp>, batch: &[LabeledImage], device: &Device) -> Option<Grid> {
+    fn render(
+        &self,
+        net: &Network<Classifier>,
+        batch: &[LabeledImage],
+        device: &Device,
+    ) -> Option<Grid> {
         let shown = &batch[..batch.len().min(16)];
         let guesses = predictions(logits(net, shown, device));
         let mut grid = Grid::new(8, 64);
@@ -209,7 +249,7 @@ impl Supervised {
     }
 }
 
-fn logits(net: &Network<Mlp>, batch: &[LabeledImage], device: &Device) -> Tensor<2> {
+fn logits(net: &Network<Classifier>, batch: &[LabeledImage], device: &Device) -> Tensor<2> {
     let shape = batch.first().map_or([0; 3], |s| s.shape);
     let images = stack_images(batch.iter().map(|s| s.image.as_slice()), shape, device);
     net.head.forward(net.encoder.forward(images))
@@ -270,6 +310,42 @@ mod tests {
                 .sample(Image::filled(1, 8, 8, 0.0), None, &mut rng)
                 .is_err()
         );
+    }
+
+    /// With `head_norm` the fresh head's logits do not depend on the scale of the features
+    /// (batch statistics in training), so a pretrained encoder with large features starts
+    /// fine-tuning with the same logits as one with small features.
+    #[test]
+    fn the_head_norm_makes_the_logits_independent_of_the_feature_scale() {
+        let device = Device::flex().autodiff();
+        let method = Supervised::new(
+            SupervisedConfig::default(),
+            &context(vec![Some(0), Some(1), Some(2)]),
+        )
+        .unwrap();
+        let encoder = context(vec![]).encoder;
+        let head = crate::device::seeded(&device, 0, || method.init_head(&encoder, &device));
+        let features = Tensor::<2>::random(
+            [16, encoder.feature_dim()],
+            burn::tensor::Distribution::Default,
+            &device,
+        );
+        let small: Vec<f32> = head
+            .forward(features.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let large: Vec<f32> = head
+            .forward(features.mul_scalar(100.0))
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let gap = small
+            .iter()
+            .zip(&large)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(gap < 1e-3, "{gap}");
     }
 
     /// An encoder pretrained by colorization takes lightness: colour images become one
