@@ -105,6 +105,19 @@ impl Checkpoint {
     }
 }
 
+/// The run directory of `path`: the folder of a checkpoint file, else `path` itself (the
+/// inverse of [`resolve`]).
+pub fn run_dir(path: &Path) -> PathBuf {
+    if path.is_file() {
+        path.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// Whether `path` is a file that starts like a pretext checkpoint.
 pub fn is_checkpoint(path: &Path) -> bool {
     let mut magic = [0u8; 16];

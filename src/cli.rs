@@ -532,7 +532,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
                 println!("pretext task on {} split: {}", args.split, text.join(", "));
             }
-            append_eval(&run_dir(&args.checkpoint), &json)
+            append_eval(&crate::checkpoint::run_dir(&args.checkpoint), &json)
         }
         Command::Show(args) => show(args),
         Command::Retrieve(args) => retrieve(args),
@@ -772,18 +772,9 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
     // The pretrained run keeps a record of how its encoder transferred.
     match &result.from {
         Some(from) if crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from)) => {
-            append_eval(&run_dir(from), &json)
+            append_eval(&crate::checkpoint::run_dir(from), &json)
         }
         _ => Ok(()),
-    }
-}
-
-/// The run directory of a run directory or checkpoint file.
-fn run_dir(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        path.parent().unwrap_or(Path::new(".")).to_path_buf()
     }
 }
 
@@ -832,7 +823,7 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let (encoder, input, cache_dir, run) = match &args.checkpoint {
         Some(path) => {
             let (header, encoder) = train::load_encoder(path, &device)?;
-            let run = run_dir(path);
+            let run = crate::checkpoint::run_dir(path);
             let tag = format!("step{}", header.step);
             (
                 encoder,
@@ -892,7 +883,10 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let test = get(test_source.as_ref(), "test")?;
     if let Some(kept) = label_subset(&train.labels, args)? {
         train = Features {
-            data: kept.iter().flat_map(|&i| train.row(i).to_vec()).collect(),
+            data: kept
+                .iter()
+                .flat_map(|&i| train.row(i).iter().copied())
+                .collect(),
             labels: kept.iter().map(|&i| train.labels[i]).collect(),
             ..train
         };

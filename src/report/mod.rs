@@ -114,11 +114,7 @@ impl Run {
     /// Reads a run directory: `config.toml` and `metrics.jsonl` must be there;
     /// `eval.jsonl` is optional.
     pub fn open(dir: &Path) -> Result<Self> {
-        let dir = if dir.is_file() {
-            dir.parent().unwrap_or(Path::new(".")).to_path_buf()
-        } else {
-            dir.to_path_buf()
-        };
+        let dir = checkpoint::run_dir(dir);
         let config_path = dir.join("config.toml");
         let config_text = std::fs::read_to_string(&config_path).with_context(|| {
             format!(
