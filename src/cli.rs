@@ -273,8 +273,12 @@ pub struct PretrainArgs {
     pub flags: LoopFlags,
     /// Measure the data pipeline alone: build this many batches with the method's
     /// augmentations, print images/s, train and write nothing.
-    #[arg(long, value_name = "BATCHES")]
+    #[arg(long, value_name = "BATCHES", conflicts_with = "compute_only")]
     pub pipeline_only: Option<u64>,
+    /// Measure the training step alone: build one batch, time this many optimiser steps on
+    /// it (after two warm-up steps), print images/s, write nothing.
+    #[arg(long, value_name = "STEPS")]
+    pub compute_only: Option<u64>,
 }
 
 /// `pretext eval …`.
@@ -661,12 +665,23 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     let options = RunOptions {
         resume: args.resume,
         quiet: args.flags.quiet,
-        pipeline_only: args.pipeline_only,
+        measure: args
+            .pipeline_only
+            .map(train::Measure::Pipeline)
+            .or(args.compute_only.map(train::Measure::Compute)),
     };
+    let measure = options.measure;
     let summary = train::pretrain(config, options)?;
-    if args.pipeline_only.is_some() {
-        println!("data pipeline: {:.0} images/s", summary.images_per_sec);
-        return Ok(());
+    match measure {
+        Some(train::Measure::Pipeline(_)) => {
+            println!("data pipeline: {:.1} images/s", summary.images_per_sec);
+            return Ok(());
+        }
+        Some(train::Measure::Compute(_)) => {
+            println!("training step: {:.1} images/s", summary.images_per_sec);
+            return Ok(());
+        }
+        None => {}
     }
     println!(
         "pretraining done: {} steps, last loss {:.4}, {:.0} images/s; run directory {}",
@@ -744,7 +759,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
     let options = RunOptions {
         resume: args.resume,
         quiet: args.flags.quiet,
-        pipeline_only: None,
+        measure: None,
     };
     let data = config.data.dataset.to_string();
     let (_, result) = crate::finetune::finetune(config, options)?;

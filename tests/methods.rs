@@ -382,7 +382,7 @@ fn every_recipe_in_configs_resolves() {
         assert_eq!(config.method.name, name, "{}", path.display());
         let options = RunOptions {
             quiet: true,
-            pipeline_only: Some(1),
+            measure: Some(train::Measure::Pipeline(1)),
             ..RunOptions::default()
         };
         train::pretrain(config, options).unwrap_or_else(|e| panic!("{name}: {e:#}"));

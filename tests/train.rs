@@ -26,7 +26,7 @@ fn quiet(resume: bool) -> RunOptions {
     RunOptions {
         resume,
         quiet: true,
-        pipeline_only: None,
+        measure: None,
     }
 }
 
@@ -54,6 +54,12 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
     assert!(metrics.contains("rotation_acc"));
+    // Each line says how much of its window the trainer waited for data.
+    for line in metrics.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let wait = line["data_wait"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&wait), "{wait}");
+    }
     // The resolved config repeats the run: it parses and records data-dependent choices.
     let resolved = RunConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.data.image_size, 28);
@@ -61,6 +67,34 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
     // The encoder loads for evaluation.
     let (header, _encoder) = train::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
     assert_eq!((header.step, header.method.as_str()), (2, "rotation"));
+}
+
+#[test]
+fn compute_only_times_real_steps_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_idx_dataset(&dir.path().join("data"), 64, 20);
+    let out = dir.path().join("run");
+    let options = RunOptions {
+        measure: Some(train::Measure::Compute(3)),
+        ..quiet(false)
+    };
+    let summary = train::pretrain(config(&dir.path().join("data"), &out, &[]), options).unwrap();
+    // Two warm-up steps and three timed ones, all optimiser steps on the same batch: the
+    // loss of a 4-way classifier starts near ln 4 and falls as it fits the one batch.
+    assert_eq!(summary.steps, 3);
+    assert_eq!(summary.losses.len(), 5);
+    assert!(
+        (summary.losses[0] - 4f64.ln()).abs() < 0.7,
+        "{:?}",
+        summary.losses
+    );
+    assert!(
+        summary.losses[4] < summary.losses[0],
+        "{:?}",
+        summary.losses
+    );
+    assert!(summary.images_per_sec > 0.0);
+    assert!(!out.exists(), "a measurement writes no run directory");
 }
 
 #[test]

@@ -36,9 +36,21 @@ pub struct RunOptions {
     pub resume: bool,
     /// No progress bar or progress lines (metrics are still written).
     pub quiet: bool,
-    /// Only measure the data pipeline: build this many batches with the method's
-    /// augmentations, train nothing and write nothing.
-    pub pipeline_only: Option<u64>,
+    /// Measure one half of a training step alone instead of training (nothing is written).
+    pub measure: Option<Measure>,
+}
+
+/// What `--pipeline-only` and `--compute-only` measure: the two halves of the trainer, each
+/// alone, so that a slow run can be blamed on the right one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Build this many batches with the method's augmentations (decode, augment, build the
+    /// method's inputs) and train nothing.
+    Pipeline(u64),
+    /// Build one batch, then time this many optimiser steps on it (forward, backward,
+    /// update, the method's after-step), after two untimed warm-up steps: the trainer's own
+    /// step without the data pipeline.
+    Compute(u64),
 }
 
 /// What a finished (or step-limited) run reports.
@@ -92,8 +104,9 @@ impl MethodJob for Pretrain {
 
     fn run<M: Method>(self) -> Result<RunSummary> {
         let resolved = resolve::<M>(self.config, self.source)?;
-        match self.options.pipeline_only {
-            Some(batches) => pipeline_throughput(&resolved, batches),
+        match self.options.measure {
+            Some(Measure::Pipeline(batches)) => pipeline_throughput(&resolved, batches),
+            Some(Measure::Compute(steps)) => compute_throughput(&resolved, steps),
             None => train(resolved, &self.options),
         }
     }
@@ -242,6 +255,93 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
     })
 }
 
+/// Images per second of the trainer's step alone (forward, backward, optimiser update,
+/// after-step), over `steps` steps on one batch built once, after two untimed warm-up steps.
+fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSummary> {
+    const WARMUP: u64 = 2;
+    let device = crate::device::parse(&r.config.train.device)?.autodiff();
+    let mut net = network(r, &device, None)?;
+    let mut optimizer = optim::build(&r.config.optim);
+    let batch = batches(r, 0)?
+        .next()
+        .context("the data loader delivered no batch")??;
+    let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
+    let total = WARMUP + steps;
+    let mut losses = Vec::new();
+    let mut started = std::time::Instant::now();
+    for step in 0..total {
+        if step == WARMUP {
+            started = std::time::Instant::now();
+        }
+        let mut gradients = optim::NetworkGradients::default();
+        let (loss, _) = forward_backward(
+            r.method.as_ref(),
+            &net,
+            &samples,
+            &device,
+            1,
+            &mut gradients,
+        );
+        net = update(
+            r,
+            net,
+            gradients,
+            &mut optimizer,
+            r.config.optim.lr,
+            step + 1,
+            total,
+        );
+        losses.push(loss);
+    }
+    Ok(RunSummary {
+        out: r.config.train.out.clone(),
+        steps,
+        images_per_sec: (steps as usize * samples.len()) as f64
+            / started.elapsed().as_secs_f64().max(1e-9),
+        losses,
+        train_images: r.source.len(),
+    })
+}
+
+/// Forward pass and backward pass of one batch: adds the gradients of the loss divided by
+/// `parts` (the batches of one optimiser step) to `gradients` and returns the undivided loss
+/// with the method's output. Reading the loss waits for the device, so the step is complete.
+fn forward_backward<M: Method>(
+    method: &M,
+    net: &Network<M::Head>,
+    samples: &[M::Sample],
+    device: &Device,
+    parts: u64,
+    gradients: &mut optim::NetworkGradients<M::Head>,
+) -> (f64, crate::method::StepOutput) {
+    let output = method.step(net, samples, device);
+    let value = f64::from(output.loss.clone().into_scalar::<f32>());
+    let scaled = output.loss.clone().div_scalar(parts as f64);
+    gradients.accumulate(net, scaled.backward());
+    (value, output)
+}
+
+/// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`), then the
+/// method's after-step (e.g. BYOL's target update) for optimiser step `step` of `total`.
+fn update<M: Method>(
+    r: &Resolved<M>,
+    net: Network<M::Head>,
+    gradients: optim::NetworkGradients<M::Head>,
+    optimizer: &mut burn::optim::ModuleOptimizer,
+    lr: f64,
+    step: u64,
+    total: u64,
+) -> Network<M::Head> {
+    let net = gradients.step(optimizer, net, lr, r.config.optim.encoder_lr_scale);
+    r.method.after_step(
+        net,
+        Progress {
+            step,
+            total_steps: total,
+        },
+    )
+}
+
 fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> {
     let config = &r.config;
     let out = config.train.out.clone();
@@ -341,20 +441,26 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         let (mut loss, mut epoch) = (0.0, 0);
         let mut last = None;
         for _ in 0..accumulate {
+            let waiting = std::time::Instant::now();
             let batch = loader
                 .next()
                 .context("the data loader stopped before the last step")??;
+            reporter.add_wait(waiting.elapsed());
             let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
-            let output = r.method.step(&net, &samples, &device);
-            let value = f64::from(output.loss.clone().into_scalar::<f32>());
+            let (value, output) = forward_backward(
+                r.method.as_ref(),
+                &net,
+                &samples,
+                &device,
+                accumulate,
+                &mut gradients,
+            );
             if !value.is_finite() {
                 bail!(
                     "loss became {value} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
                     out.display()
                 );
             }
-            let scaled = output.loss.clone().div_scalar(accumulate as f64);
-            gradients.accumulate(&net, scaled.backward());
             loss += value / accumulate as f64;
             epoch = batch.epoch;
             reporter.add_images(samples.len() as u64);
@@ -364,15 +470,8 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             break;
         };
         let lr = schedule.at(step);
-        net = gradients.step(&mut optimizer, net, lr, config.optim.encoder_lr_scale);
         step += 1;
-        net = r.method.after_step(
-            net,
-            Progress {
-                step,
-                total_steps: total,
-            },
-        );
+        net = update(&r, net, gradients, &mut optimizer, lr, step, total);
         summary.losses.push(loss);
         let every = config.train.checkpoint_every;
         let checkpoint_due = step == end || (every > 0 && step % every == 0);
@@ -397,6 +496,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
                 loss,
                 lr,
                 images_per_sec: 0.0,
+                data_wait: 0.0,
                 extra,
             }
         });

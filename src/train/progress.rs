@@ -20,6 +20,10 @@ pub struct MetricsLine {
     pub lr: f64,
     /// Raw images per second over the last logging window.
     pub images_per_sec: f64,
+    /// Share of the last logging window the trainer spent waiting for the data loader
+    /// (0 when the pipeline keeps up).
+    #[serde(default)]
+    pub data_wait: f64,
     /// Method-specific metrics (e.g. the pretext task's accuracy).
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, f64>,
@@ -33,6 +37,7 @@ pub struct Reporter {
     total: u64,
     window_start: Instant,
     window_images: u64,
+    window_wait: std::time::Duration,
     started: Instant,
     start_step: u64,
 }
@@ -65,6 +70,7 @@ impl Reporter {
             total,
             window_start: Instant::now(),
             window_images: 0,
+            window_wait: std::time::Duration::ZERO,
             started: Instant::now(),
             start_step,
         })
@@ -73,6 +79,11 @@ impl Reporter {
     /// Counts the images of one finished step.
     pub fn add_images(&mut self, images: u64) {
         self.window_images += images;
+    }
+
+    /// Counts time the trainer spent waiting for the next batch.
+    pub fn add_wait(&mut self, wait: std::time::Duration) {
+        self.window_wait += wait;
     }
 
     /// Updates the bar for a finished step; `line` is given on logging steps and is written
@@ -84,8 +95,10 @@ impl Reporter {
         let Some(line) = line else { return Ok(()) };
         let elapsed = self.window_start.elapsed().as_secs_f64().max(1e-9);
         line.images_per_sec = self.window_images as f64 / elapsed;
+        line.data_wait = (self.window_wait.as_secs_f64() / elapsed).min(1.0);
         self.window_start = Instant::now();
         self.window_images = 0;
+        self.window_wait = std::time::Duration::ZERO;
         let mut text = serde_json::to_string(line)?;
         text.push('\n');
         self.metrics.write_all(text.as_bytes())?;
@@ -95,8 +108,11 @@ impl Reporter {
             .map(|(k, v)| format!(" {k} {v:.4}"))
             .collect();
         let message = format!(
-            "loss {:.4} lr {:.4} {:.0} img/s{extra}",
-            line.loss, line.lr, line.images_per_sec
+            "loss {:.4} lr {:.4} {:.0} img/s (data wait {:.0} %){extra}",
+            line.loss,
+            line.lr,
+            line.images_per_sec,
+            100.0 * line.data_wait
         );
         match &self.bar {
             Some(bar) => bar.set_message(message),

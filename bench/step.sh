@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Training-step speed against PyTorch, side by side: for each case and thread count, ROUNDS
+# rounds that each time pretext's step (`pretext pretrain --compute-only`: one batch built
+# once, then STEPS optimiser steps after two warm-up steps; forward, backward, SGD update and
+# the method's after-step, BatchNorm in training mode) and then the same step in PyTorch,
+# eager and under torch.compile (bench/reference/train_step.py, synthetic data, same network,
+# batch, optimiser and thread count). Prints images/s, the ratios (median over rounds) and
+# the achieved GFLOP/s (FLOPs counted by PyTorch's flop counter on the same step, 2 per
+# multiply-add) against the machine's fp32 peak (cores × clock × 32: two 8-lane FMA units).
+# Writes OUT/STEP.md.
+#
+#   bench/step.sh                                    # every case, 1 and 2 threads (≈ 40 min)
+#   CASES="convnet narrow" THREADS="2" ROUNDS=1 bench/step.sh
+#
+# Needs PyTorch (CPU) and torchvision in $VENV (default ~/.cache/pretext-bench-venv):
+#   python3 -m venv ~/.cache/pretext-bench-venv && ~/.cache/pretext-bench-venv/bin/pip install torch torchvision
+source "$(dirname "$0")/common.sh"
+VENV="${VENV:-$HOME/.cache/pretext-bench-venv}"
+CASES="${CASES:-resnet18 narrow convnet byol}"
+THREADS="${THREADS:-1 2}"
+ROUNDS="${ROUNDS:-2}"
+STEPS="${STEPS:-}"
+OUT="${OUT:-bench/out/step}"
+PY="$VENV/bin/python"
+mkdir -p "$OUT"
+
+# case → "label|pretext flags|reference flags|steps"
+case_spec() {
+  local resnet=(--encoder resnet18 --set data.image_size=32 --set encoder.in_channels=3)
+  local supervised=(--method supervised --set method.head_norm=false)
+  case "$1" in
+    resnet18) echo "ResNet-18, CIFAR stem, 3×32×32, supervised|${supervised[*]} ${resnet[*]}|--net resnet18|3" ;;
+    narrow) echo "ResNet-18 widths 16–128, 3×32×32, supervised|${supervised[*]} ${resnet[*]} --set encoder.width=0.25|--net resnet18 --width 0.25|10" ;;
+    convnet) echo "small ConvNet, 1×28×28, supervised|${supervised[*]} --encoder convnet-small|--net convnet-small --channels 1 --size 28|20" ;;
+    byol) echo "BYOL, ResNet-18 widths 16–128, 2 views of 3×32×32|--method byol ${resnet[*]} --set encoder.width=0.25|--net resnet18 --width 0.25 --method byol|5" ;;
+    *) echo "unknown case $1 (resnet18, narrow, convnet, byol)" >&2; exit 2 ;;
+  esac
+}
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
+
+mhz=$(grep -m1 'cpu MHz' /proc/cpuinfo | awk '{print $4}')
+machine="$(nproc) cores of $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) (family $(grep -m1 'cpu family' /proc/cpuinfo | awk '{print $4}') model $(grep -m1 -P '^model\t' /proc/cpuinfo | awk '{print $3}'), ${mhz} MHz, $(grep -o -m1 -w 'avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')), torch $("$PY" -c 'import torch; print(torch.__version__)')"
+echo "machine: $machine"
+rows=()
+for c in $CASES; do
+  IFS='|' read -r label ours reference steps <<<"$(case_spec "$c")"
+  steps="${STEPS:-$steps}"
+  for t in $THREADS; do
+    p=(); e=(); k=(); flops=0
+    for round in $(seq "$ROUNDS"); do
+      # shellcheck disable=SC2086
+      p+=("$(RAYON_NUM_THREADS=$t "$P" pretrain $ours --data "$D" --batch-size 128 \
+        --out "$OUT/unused" --compute-only "$steps" | awk '{print $3}')")
+      # shellcheck disable=SC2086
+      json=$("$PY" -W ignore bench/reference/train_step.py $reference --threads "$t" --steps "$steps" 2>/dev/null)
+      e+=("$(field images_per_sec <<<"$json")"); flops=$(field flops_per_image <<<"$json")
+      # shellcheck disable=SC2086
+      k+=("$("$PY" -W ignore bench/reference/train_step.py $reference --threads "$t" --steps "$steps" --compile 2>/dev/null | field images_per_sec)")
+      echo "$c, $t threads, round $round: pretext ${p[-1]}, eager ${e[-1]}, compile ${k[-1]} images/s"
+    done
+    rows+=("$(python3 - "$label" "$t" "$flops" "$mhz" "$(median "${p[@]}")" "$(median "${e[@]}")" "$(median "${k[@]}")" <<'EOF'
+import sys
+label, t, flops, mhz, p, e, k = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+peak = t * mhz * 1e6 * 32
+g = lambda ips: f"{ips * flops / 1e9:.0f} ({100 * ips * flops / peak:.0f} %)"
+print(f"| {label} | {t} | {p:.1f} | {e:.1f} | {k:.1f} | **{p / e:.2f}×** | **{p / k:.2f}×** | {g(p)} | {g(e)} | {g(k)} | {flops / 1e9:.2f} |")
+EOF
+)")
+  done
+done
+{
+  echo "| case | threads | pretext img/s | PyTorch eager img/s | PyTorch compile img/s | pretext / eager | pretext / compile | pretext GFLOP/s (% of peak) | eager GFLOP/s | compile GFLOP/s | GFLOP per image per step |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Machine: $machine. Batch 128, SGD momentum 0.9; medians of $ROUNDS rounds; peak = threads × clock × 32 FLOP/cycle."
+} | tee "$OUT/STEP.md"
