@@ -21,6 +21,7 @@ pub mod export;
 pub mod finetune;
 pub mod head;
 pub mod input;
+pub mod kernels;
 pub mod method;
 pub mod report;
 pub mod train;

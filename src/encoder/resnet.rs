@@ -3,6 +3,7 @@
 //! final `fc`, with the optional CIFAR stem and a width multiplier.
 
 use super::{EncoderConfig, Stem, global_avg_pool, kaiming_fan_out};
+use crate::kernels::conv2d_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -45,7 +46,7 @@ pub struct Downsample {
 
 impl Downsample {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv2d_layer(&self.conv, x))
     }
 }
 
@@ -106,10 +107,10 @@ impl Block {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(self.conv1.forward(x)));
-        out = self.bn2.forward(self.conv2.forward(out));
+        let mut out = relu(self.bn1.forward(conv2d_layer(&self.conv1, x)));
+        out = self.bn2.forward(conv2d_layer(&self.conv2, out));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(conv3.forward(relu(out)));
+            out = bn3.forward(conv2d_layer(conv3, relu(out)));
         }
         relu(out + identity)
     }
@@ -188,7 +189,7 @@ impl ResNet {
 
     /// The last stage's feature map, `[N, D, h, w]`.
     pub fn forward_map(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = relu(self.bn1.forward(conv2d_layer(&self.conv1, x)));
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }

@@ -1,0 +1,425 @@
+//! 2-D convolution (NCHW, no groups, no dilation) and its two gradients as matrix products
+//! over the images of a batch, in parallel across images.
+//!
+//! With `K = C_in·k_h·k_w` and `P = H_out·W_out`, each image's patches form the `K × P`
+//! matrix `cols = im2col(x)`, and
+//!
+//! * forward:          `y = W · cols`                    (`C_out × P`),
+//! * input gradient:   `dx = col2im(Wᵀ · dy)`,
+//! * weight gradient:  `dW = Σ_images dy · colsᵀ`        (`C_out × K`).
+//!
+//! burn's default weight gradient is a convolution of the input by the output gradient with
+//! the batch and channel axes swapped, which flex runs as a small-output convolution with a
+//! kernel as large as the image; here it is one product per image with `K` outputs, summed
+//! over the images (Chellapilla et al. 2006, "High performance convolutional neural networks
+//! for document processing", the unrolled formulation). A 1×1 stride-1 convolution needs no
+//! patch matrix: `cols` is the image itself.
+
+use super::matmul::{MatRef, matmul};
+use rayon::prelude::*;
+
+/// The geometry of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride (rows, columns).
+    pub stride: [usize; 2],
+    /// Zero padding on each side (rows, columns).
+    pub padding: [usize; 2],
+}
+
+impl ConvShape {
+    /// Output height.
+    pub fn h_out(&self) -> usize {
+        (self.h + 2 * self.padding[0]).saturating_sub(self.kh) / self.stride[0] + 1
+    }
+
+    /// Output width.
+    pub fn w_out(&self) -> usize {
+        (self.w + 2 * self.padding[1]).saturating_sub(self.kw) / self.stride[1] + 1
+    }
+
+    /// Rows of the patch matrix: `C_in·k_h·k_w`.
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output positions per image: `H_out·W_out`.
+    pub fn p(&self) -> usize {
+        self.h_out() * self.w_out()
+    }
+
+    fn image_in(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    fn image_out(&self) -> usize {
+        self.c_out * self.p()
+    }
+
+    /// A 1×1, stride-1, unpadded convolution: a plain product with each image.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Panics unless the buffers have this geometry's sizes and the geometry is valid.
+    fn check(&self, x: usize, w: usize, y: usize) {
+        assert!(
+            self.stride[0] > 0 && self.stride[1] > 0,
+            "convolution stride must be positive"
+        );
+        assert!(
+            self.h + 2 * self.padding[0] >= self.kh && self.w + 2 * self.padding[1] >= self.kw,
+            "kernel larger than the padded input: {self:?}"
+        );
+        assert_eq!(x, self.batch * self.image_in(), "input size for {self:?}");
+        assert_eq!(w, self.c_out * self.k(), "weight size for {self:?}");
+        assert_eq!(y, self.batch * self.image_out(), "output size for {self:?}");
+    }
+
+    /// For kernel offset `offset` along an axis of input length `len`, output length `out`,
+    /// stride `s` and padding `pad`: the output positions whose input coordinate
+    /// `o·s + offset − pad` lies inside the image.
+    fn valid(
+        out: usize,
+        len: usize,
+        s: usize,
+        pad: usize,
+        offset: usize,
+    ) -> std::ops::Range<usize> {
+        // o·s + offset ≥ pad  ⇔  o ≥ ⌈(pad − offset) / s⌉
+        let start = pad.saturating_sub(offset).div_ceil(s);
+        // o·s + offset − pad ≤ len − 1  ⇔  o ≤ ⌊(len − 1 + pad − offset) / s⌋
+        let end = match (len + pad).checked_sub(offset + 1) {
+            Some(last) => (last / s + 1).min(out),
+            None => 0,
+        };
+        start.min(end)..end
+    }
+}
+
+/// Fills the `K × P` patch matrix of one image (`C_in × H × W`).
+fn im2col(shape: &ConvShape, image: &[f32], cols: &mut [f32]) {
+    let (ho, wo) = (shape.h_out(), shape.w_out());
+    let [sy, sx] = shape.stride;
+    let [py, px] = shape.padding;
+    let mut rows = cols.chunks_exact_mut(ho * wo);
+    for c in 0..shape.c_in {
+        let plane = &image[c * shape.h * shape.w..(c + 1) * shape.h * shape.w];
+        for i in 0..shape.kh {
+            let oy_valid = ConvShape::valid(ho, shape.h, sy, py, i);
+            for j in 0..shape.kw {
+                let Some(row) = rows.next() else { return };
+                let ox_valid = ConvShape::valid(wo, shape.w, sx, px, j);
+                for (oy, out) in row.chunks_exact_mut(wo).enumerate() {
+                    if !oy_valid.contains(&oy) || ox_valid.is_empty() {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let line = &plane[(oy * sy + i - py) * shape.w..][..shape.w];
+                    out[..ox_valid.start].fill(0.0);
+                    out[ox_valid.end..].fill(0.0);
+                    let first = ox_valid.start * sx + j - px;
+                    let dst = &mut out[ox_valid.clone()];
+                    if sx == 1 {
+                        dst.copy_from_slice(&line[first..first + dst.len()]);
+                    } else {
+                        for (d, s) in dst.iter_mut().zip(line[first..].iter().step_by(sx)) {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the `K × P` patch-matrix gradient of one image back onto its `C_in × H × W` input
+/// gradient (the adjoint of [`im2col`]).
+fn col2im(shape: &ConvShape, cols: &[f32], image: &mut [f32]) {
+    let (ho, wo) = (shape.h_out(), shape.w_out());
+    let [sy, sx] = shape.stride;
+    let [py, px] = shape.padding;
+    let mut rows = cols.chunks_exact(ho * wo);
+    for c in 0..shape.c_in {
+        let plane = &mut image[c * shape.h * shape.w..(c + 1) * shape.h * shape.w];
+        for i in 0..shape.kh {
+            let oy_valid = ConvShape::valid(ho, shape.h, sy, py, i);
+            for j in 0..shape.kw {
+                let Some(row) = rows.next() else { return };
+                let ox_valid = ConvShape::valid(wo, shape.w, sx, px, j);
+                if ox_valid.is_empty() {
+                    continue;
+                }
+                for oy in oy_valid.clone() {
+                    let line = &mut plane[(oy * sy + i - py) * shape.w..][..shape.w];
+                    let src = &row[oy * wo..][ox_valid.clone()];
+                    let first = ox_valid.start * sx + j - px;
+                    for (d, s) in line[first..].iter_mut().step_by(sx).zip(src) {
+                        *d += *s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Images per parallel task: the batch split evenly over rayon's threads, so that each
+/// thread allocates one patch matrix (and one weight-gradient buffer) per call.
+fn images_per_task(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+/// A patch matrix to fill; empty for pointwise convolutions, which need none.
+fn scratch(shape: &ConvShape) -> Vec<f32> {
+    match shape.pointwise() {
+        true => Vec::new(),
+        false => vec![0.0; shape.k() * shape.p()],
+    }
+}
+
+/// The patch matrix of `image`: the image itself for pointwise convolutions, else `cols`
+/// filled by [`im2col`].
+fn patches<'a>(shape: &ConvShape, image: &'a [f32], cols: &'a mut [f32]) -> MatRef<'a> {
+    let data: &[f32] = match shape.pointwise() {
+        true => image,
+        false => {
+            im2col(shape, image, cols);
+            cols
+        }
+    };
+    MatRef::row_major(data, shape.k(), shape.p())
+}
+
+/// Runs `f(cols, a_image, b_image)` for every image of two batched buffers (image sizes
+/// `a_size` and `b_size`), the images split evenly over the threads, one patch matrix per
+/// thread.
+fn per_image(
+    shape: &ConvShape,
+    a: &mut [f32],
+    a_size: usize,
+    b: &[f32],
+    b_size: usize,
+    f: impl Fn(&mut [f32], &mut [f32], &[f32]) + Sync,
+) {
+    let per_task = images_per_task(shape.batch);
+    a.par_chunks_mut(per_task * a_size.max(1))
+        .zip(b.par_chunks(per_task * b_size.max(1)))
+        .for_each(|(a, b)| {
+            let mut cols = scratch(shape);
+            for (a, b) in a.chunks_mut(a_size.max(1)).zip(b.chunks(b_size.max(1))) {
+                f(&mut cols, a, b);
+            }
+        });
+}
+
+/// `y = conv(x, weight)`: `x` is `N × C_in × H × W`, `weight` `C_out × C_in × k_h × k_w`, both
+/// contiguous; returns `N × C_out × H_out × W_out`.
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let mut y = vec![0.0; shape.batch * shape.image_out()];
+    shape.check(x.len(), weight.len(), y.len());
+    let w = MatRef::row_major(weight, shape.c_out, shape.k());
+    per_image(
+        shape,
+        &mut y,
+        shape.image_out(),
+        x,
+        shape.image_in(),
+        |cols, y, x| matmul(y, w, patches(shape, x, cols), false),
+    );
+    y
+}
+
+/// The gradient of the input, from the output gradient `dy` (`N × C_out × H_out × W_out`).
+pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0.0; shape.batch * shape.image_in()];
+    shape.check(dx.len(), weight.len(), dy.len());
+    let wt = MatRef::row_major(weight, shape.c_out, shape.k()).t();
+    per_image(
+        shape,
+        &mut dx,
+        shape.image_in(),
+        dy,
+        shape.image_out(),
+        |cols, dx, dy| {
+            let dy = MatRef::row_major(dy, shape.c_out, shape.p());
+            match shape.pointwise() {
+                true => matmul(dx, wt, dy, false),
+                false => {
+                    matmul(cols, wt, dy, false);
+                    col2im(shape, cols, dx);
+                }
+            }
+        },
+    );
+    dx
+}
+
+/// The gradient of the weight, `C_out × C_in × k_h × k_w`, from the input `x` and the output
+/// gradient `dy`: each thread sums its images' products into its own buffer, then the
+/// buffers are added.
+pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let size = shape.c_out * shape.k();
+    shape.check(x.len(), size, dy.len());
+    let per_task = images_per_task(shape.batch);
+    x.par_chunks(per_task * shape.image_in().max(1))
+        .zip(dy.par_chunks(per_task * shape.image_out().max(1)))
+        .map(|(x, dy)| {
+            let (mut dw, mut cols) = (vec![0.0; size], scratch(shape));
+            for (x, dy) in x
+                .chunks(shape.image_in().max(1))
+                .zip(dy.chunks(shape.image_out().max(1)))
+            {
+                let dy = MatRef::row_major(dy, shape.c_out, shape.p());
+                matmul(&mut dw, dy, patches(shape, x, &mut cols).t(), true);
+            }
+            dw
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0.0; size])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one multiply-add at a time.
+    fn naive(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+        let (ho, wo) = (shape.h_out(), shape.w_out());
+        let mut y = vec![0.0; shape.batch * shape.c_out * ho * wo];
+        for n in 0..shape.batch {
+            for o in 0..shape.c_out {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = 0.0;
+                        for c in 0..shape.c_in {
+                            for i in 0..shape.kh {
+                                for j in 0..shape.kw {
+                                    let iy = (oy * shape.stride[0] + i) as isize
+                                        - shape.padding[0] as isize;
+                                    let ix = (ox * shape.stride[1] + j) as isize
+                                        - shape.padding[1] as isize;
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= shape.h as isize
+                                        || ix >= shape.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi = ((n * shape.c_in + c) * shape.h + iy as usize)
+                                        * shape.w
+                                        + ix as usize;
+                                    let wi = ((o * shape.c_in + c) * shape.kh + i) * shape.kw + j;
+                                    acc += x[xi] * weight[wi];
+                                }
+                            }
+                        }
+                        y[((n * shape.c_out + o) * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn ramp(len: usize, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919) % 13) as f32 * scale - 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn a_3x3_kernel_on_a_tiny_image_by_hand() {
+        // One 3×3 image 1..9, a 3×3 kernel of ones, padding 1: each output is the sum of its
+        // neighbourhood; the centre sums all nine (45), the corner 1+2+4+5 = 12.
+        let shape = ConvShape {
+            batch: 1,
+            c_in: 1,
+            h: 3,
+            w: 3,
+            c_out: 1,
+            kh: 3,
+            kw: 3,
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let y = forward(&shape, &x, &[1.0; 9]);
+        assert_eq!(y, [12.0, 21.0, 16.0, 27.0, 45.0, 33.0, 24.0, 39.0, 28.0]);
+    }
+
+    #[test]
+    fn forward_matches_the_definition_on_odd_shapes() {
+        for (k, stride, padding, h, w) in [
+            (3, [1, 1], [1, 1], 5, 7),
+            (3, [2, 2], [1, 1], 7, 6),
+            (1, [1, 1], [0, 0], 4, 3),
+            (1, [2, 2], [0, 0], 5, 5),
+            (7, [2, 2], [3, 3], 9, 11),
+            (3, [1, 2], [0, 2], 4, 5),
+        ] {
+            let shape = ConvShape {
+                batch: 3,
+                c_in: 2,
+                h,
+                w,
+                c_out: 5,
+                kh: k,
+                kw: k,
+                stride,
+                padding,
+            };
+            let x = ramp(shape.batch * shape.image_in(), 0.1);
+            let wt = ramp(shape.c_out * shape.k(), 0.07);
+            let got = forward(&shape, &x, &wt);
+            let want = naive(&shape, &x, &wt);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-4, "{shape:?}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for any x and c: the input gradient is exact.
+        let shape = ConvShape {
+            batch: 1,
+            c_in: 2,
+            h: 6,
+            w: 5,
+            c_out: 1,
+            kh: 3,
+            kw: 3,
+            stride: [2, 1],
+            padding: [1, 2],
+        };
+        let x = ramp(shape.image_in(), 0.3);
+        let c = ramp(shape.k() * shape.p(), 0.11);
+        let mut cols = vec![0.0; c.len()];
+        im2col(&shape, &x, &mut cols);
+        let mut back = vec![0.0; x.len()];
+        col2im(&shape, &c, &mut back);
+        let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! A safe face for the `gemm` crate's matrix product (the same kernels burn's flex backend
+//! uses): bounds are checked once here, so the convolution code holds no `unsafe`.
+
+/// A read-only strided view of a `rows × cols` matrix in a slice: element `(i, j)` sits at
+/// `data[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between columns.
+    pub col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Panics unless every element lies inside `data`.
+    fn check(&self, name: &str) {
+        if self.rows == 0 || self.cols == 0 {
+            return;
+        }
+        let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+        assert!(
+            last < self.data.len(),
+            "{name}: a {}×{} matrix with strides ({}, {}) does not fit in {} elements",
+            self.rows,
+            self.cols,
+            self.row_stride,
+            self.col_stride,
+            self.data.len()
+        );
+    }
+}
+
+/// `dst ← lhs · rhs` (or `dst ← dst + lhs · rhs` when `accumulate`), `dst` row-major
+/// `lhs.rows × rhs.cols`, on the calling thread.
+///
+/// # Panics
+/// When the shapes disagree or a matrix does not fit in its slice.
+pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(k, rhs.rows, "inner dimensions of the product differ");
+    assert_eq!(dst.len(), m * n, "destination is not {m}×{n}");
+    lhs.check("lhs");
+    rhs.check("rhs");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: every index the product touches was checked against its slice above (`dst` is
+    // `m × n` row-major, `lhs` and `rhs` fit their strides); `dst` is borrowed mutably and
+    // so aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_match_hand_computed_values() {
+        // [[1, 2, 3], [4, 5, 6]] · [[1, 0], [0, 1], [1, 1]] = [[4, 5], [10, 11]]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut c = [0.0; 4];
+        matmul(
+            &mut c,
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&b, 3, 2),
+            false,
+        );
+        assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+        // Accumulating adds; transposed views need no copy: aᵀ · a = [[17, 22, 27], …].
+        matmul(
+            &mut c,
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&b, 3, 2),
+            true,
+        );
+        assert_eq!(c, [8.0, 10.0, 20.0, 22.0]);
+        let mut g = [0.0; 9];
+        let a = MatRef::row_major(&a, 2, 3);
+        matmul(&mut g, a.t(), a, false);
+        assert_eq!(g, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn a_matrix_larger_than_its_slice_is_refused() {
+        let mut c = [0.0; 4];
+        matmul(
+            &mut c,
+            MatRef::row_major(&[1.0; 5], 2, 3),
+            MatRef::row_major(&[1.0; 6], 3, 2),
+            false,
+        );
+    }
+}

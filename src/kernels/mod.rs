@@ -1,0 +1,313 @@
+//! pretext's own CPU kernels for the hot operations of a training step, plugged into burn
+//! through its backend-extension mechanism (`#[backend_extension]`): on the flex backend,
+//! with or without autodiff, the operations here run pretext's kernels and their hand-written
+//! gradients; on any other backend (CUDA) they are burn's own operations.
+//!
+//! Why an extension and not a backend decorator: burn 0.22 reaches backends through its
+//! `Dispatch` enum, which a crate cannot add a variant to; an extension adds operations to the
+//! existing flex variant, and everything else (optimisers, checkpoints, other operations)
+//! stays burn's.
+
+pub mod conv;
+pub mod matmul;
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::ops::ConvOptions;
+use burn_flex::{FlexTensor, Layout};
+use conv::ConvShape;
+
+/// Operations pretext implements itself on the flex backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait Kernels: Backend {
+    /// 2-D convolution without bias, groups or dilation: `x` `N × C_in × H × W`, `weight`
+    /// `C_out × C_in × k_h × k_w`.
+    fn conv2d_nobias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// 2-D convolution without bias (groups 1, dilation 1) with symmetric zero `padding`: the
+/// convolutions of every encoder pretext builds. pretext's kernels ([`conv`]) on flex, burn's
+/// `conv2d` elsewhere.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    if !matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+        || x.dtype() != DType::F32
+    {
+        return burn::tensor::module::conv2d(
+            x,
+            weight,
+            None,
+            ConvOptions::new(stride, padding, [1, 1], 1),
+        );
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::conv2d_nobias(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride,
+        padding,
+    ))
+}
+
+/// `conv.forward(x)`, through [`conv2d`] when the layer is one pretext's kernels cover (no
+/// bias, one group, no dilation, symmetric or no padding), through burn's forward otherwise.
+pub fn conv2d_layer(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([top, left])
+        }
+        PaddingConfig2d::Valid => Some([0, 0]),
+        _ => None,
+    };
+    match padding {
+        Some(padding) if conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1] => {
+            conv2d(x, conv.weight.val(), conv.stride, padding)
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// The geometry of `conv2d_nobias(x, weight, stride, padding)`.
+fn conv_shape(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> ConvShape {
+    let [batch, c_in, h, w] = dims4(x);
+    let [c_out, c_in_w, kh, kw] = dims4(weight);
+    assert_eq!(
+        c_in, c_in_w,
+        "convolution: input has {c_in} channels, weight expects {c_in_w}"
+    );
+    ConvShape {
+        batch,
+        c_in,
+        h,
+        w,
+        c_out,
+        kh,
+        kw,
+        stride,
+        padding,
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let shape = t.shape();
+    assert_eq!(
+        shape.num_dims(),
+        4,
+        "expected a 4-d tensor, got shape {shape:?}"
+    );
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// The tensor's `f32` values in row-major order (copied only when the layout is not plain).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(v) if t.is_contiguous() => std::borrow::Cow::Borrowed(v),
+        _ => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::new(
+        burn::tensor::Bytes::from_elems(values),
+        Layout::contiguous(Shape::new(shape)),
+        DType::F32,
+    )
+}
+
+impl Kernels for Flex {
+    fn conv2d_nobias(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        let shape = conv_shape(&x, &weight, stride, padding);
+        let y = conv::forward(&shape, &values(&x), &values(&weight));
+        flex_tensor(y, [shape.batch, shape.c_out, shape.h_out(), shape.w_out()])
+    }
+}
+
+/// The backward step of [`Kernels::conv2d_nobias`]: input and weight gradients from
+/// [`conv::backward_input`] and [`conv::backward_weight`].
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl Backward<Flex, 2> for Conv2dBackward {
+    type State = (FlexTensor, FlexTensor, [usize; 2], [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, weight, stride, padding) = ops.state;
+        let shape = conv_shape(&x, &weight, stride, padding);
+        let dy = values(&dy);
+        if let Some(node) = node_x {
+            let dx = conv::backward_input(&shape, &dy, &values(&weight));
+            grads.register::<Flex>(node.id, flex_tensor(dx, dims4(&x)));
+        }
+        if let Some(node) = node_weight {
+            let dw = conv::backward_weight(&shape, &values(&x), &dy);
+            grads.register::<Flex>(node.id, flex_tensor(dw, dims4(&weight)));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
+    fn conv2d_nobias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match Conv2dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let y = Flex::conv2d_nobias(x.clone(), weight.clone(), stride, padding);
+                prep.finish((x, weight, stride, padding), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_nobias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use proptest::prelude::*;
+
+    /// The largest difference between two tensors, relative to the larger magnitude.
+    fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let scale: f32 = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+        (a - b).abs().max().into_scalar::<f32>() / scale
+    }
+
+    /// pretext's convolution and burn's give the same output and the same gradients for the
+    /// input and the weight, under a random upstream gradient.
+    fn agrees_with_burn(shape: ConvShape) {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random(
+            [shape.batch, shape.c_in, shape.h, shape.w],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let w = Tensor::<4>::random(
+            [shape.c_out, shape.c_in, shape.kh, shape.kw],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let dy = Tensor::<4>::random(
+            [shape.batch, shape.c_out, shape.h_out(), shape.w_out()],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let run = |ours: bool| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let y = match ours {
+                true => conv2d(x.clone(), w.clone(), shape.stride, shape.padding),
+                false => burn::tensor::module::conv2d(
+                    x.clone(),
+                    w.clone(),
+                    None,
+                    ConvOptions::new(shape.stride, shape.padding, [1, 1], 1),
+                ),
+            };
+            let grads = (y.clone() * dy.clone()).sum().backward();
+            let gx = x.grad(&grads).expect("input gradient");
+            let gw = w.grad(&grads).expect("weight gradient");
+            (y.inner(), gx, gw)
+        };
+        let (y, gx, gw) = run(true);
+        let (y0, gx0, gw0) = run(false);
+        assert_eq!(y.dims(), y0.dims(), "{shape:?}");
+        for (name, diff) in [
+            ("output", max_rel_diff(y, y0)),
+            ("input gradient", max_rel_diff(gx, gx0)),
+            ("weight gradient", max_rel_diff(gw, gw0)),
+        ] {
+            assert!(diff < 1e-4, "{name} differs by {diff} for {shape:?}");
+        }
+    }
+
+    #[test]
+    fn resnet_layers_agree_with_burn() {
+        for (c_in, c_out, h, k, stride, pad) in [
+            (3, 8, 11, 7, 2, 3), // ImageNet stem
+            (3, 8, 9, 3, 1, 1),  // CIFAR stem
+            (8, 16, 9, 3, 2, 1), // first block of a stage
+            (8, 16, 9, 1, 2, 0), // downsample
+            (16, 4, 5, 1, 1, 0), // bottleneck 1×1
+        ] {
+            agrees_with_burn(ConvShape {
+                batch: 3,
+                c_in,
+                h,
+                w: h,
+                c_out,
+                kh: k,
+                kw: k,
+                stride: [stride; 2],
+                padding: [pad; 2],
+            });
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn random_geometries_agree_with_burn(
+            batch in 1usize..4,
+            c_in in 1usize..6,
+            c_out in 1usize..7,
+            h in 1usize..10,
+            w in 1usize..10,
+            kh in 1usize..5,
+            kw in 1usize..5,
+            sy in 1usize..4,
+            sx in 1usize..4,
+            py in 0usize..3,
+            px in 0usize..3,
+        ) {
+            prop_assume!(h + 2 * py >= kh && w + 2 * px >= kw);
+            agrees_with_burn(ConvShape {
+                batch, c_in, h, w, c_out, kh, kw, stride: [sy, sx], padding: [py, px],
+            });
+        }
+    }
+}
