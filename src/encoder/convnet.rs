@@ -1,12 +1,11 @@
 //! A small VGG-style ConvNet that trains in minutes on two CPU cores.
 
 use super::{EncoderConfig, global_avg_pool, kaiming_fan_out};
-use crate::kernels::conv2d_layer;
+use crate::kernels::{batch_norm_layer, conv2d_layer};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 /// 3×3 convolution, batch norm, ReLU.
 #[derive(Module, Debug)]
@@ -30,7 +29,7 @@ impl ConvBnRelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(conv2d_layer(&self.conv, x)))
+        batch_norm_layer(&self.bn, conv2d_layer(&self.conv, x), true)
     }
 }
 

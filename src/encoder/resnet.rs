@@ -3,7 +3,7 @@
 //! final `fc`, with the optional CIFAR stem and a width multiplier.
 
 use super::{EncoderConfig, Stem, global_avg_pool, kaiming_fan_out};
-use crate::kernels::conv2d_layer;
+use crate::kernels::{batch_norm_layer, conv2d_layer};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -46,7 +46,7 @@ pub struct Downsample {
 
 impl Downsample {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv2d_layer(&self.conv, x))
+        batch_norm_layer(&self.bn, conv2d_layer(&self.conv, x), false)
     }
 }
 
@@ -107,11 +107,14 @@ impl Block {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut out = relu(self.bn1.forward(conv2d_layer(&self.conv1, x)));
-        out = self.bn2.forward(conv2d_layer(&self.conv2, out));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            out = bn3.forward(conv2d_layer(conv3, relu(out)));
-        }
+        let out = batch_norm_layer(&self.bn1, conv2d_layer(&self.conv1, x), true);
+        let out = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let out = batch_norm_layer(&self.bn2, conv2d_layer(&self.conv2, out), true);
+                batch_norm_layer(bn3, conv2d_layer(conv3, out), false)
+            }
+            _ => batch_norm_layer(&self.bn2, conv2d_layer(&self.conv2, out), false),
+        };
         relu(out + identity)
     }
 }
@@ -189,7 +192,7 @@ impl ResNet {
 
     /// The last stage's feature map, `[N, D, h, w]`.
     pub fn forward_map(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(conv2d_layer(&self.conv1, x)));
+        let mut x = batch_norm_layer(&self.bn1, conv2d_layer(&self.conv1, x), true);
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }

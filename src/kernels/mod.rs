@@ -8,20 +8,26 @@
 //! existing flex variant, and everything else (optimisers, checkpoints, other operations)
 //! stays burn's.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod matmul;
 
+use batch_norm::{ChannelStats, NormShape};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension};
+use burn::backend::{
+    AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension,
+};
+use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn::tensor::activation;
 use burn::tensor::ops::ConvOptions;
 use burn_flex::{FlexTensor, Layout};
 use conv::ConvShape;
@@ -37,6 +43,16 @@ pub trait Kernels: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self>;
+
+    /// Batch normalisation with the batch's own statistics over `N × C × H × W`, then a
+    /// ReLU when `relu`; returns the output, the batch mean and the biased batch variance.
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// 2-D convolution without bias (groups 1, dilation 1) with symmetric zero `padding`: the
@@ -82,6 +98,44 @@ pub fn conv2d_layer(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         }
         _ => conv.forward(x),
     }
+}
+
+/// `bn.forward(x)`, followed by a ReLU when `relu`. In training (an autodiff device and a
+/// batch norm that is not frozen) on flex, one fused operation ([`batch_norm`]); the running
+/// statistics are updated as burn's `BatchNorm` updates them (momentum, biased variance).
+/// Elsewhere burn's forward.
+pub fn batch_norm_layer(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let device = x.device();
+    let training = device.is_autodiff() && bn.training.is_enabled();
+    if !training || !on_flex(&x) {
+        let y = bn.forward(x);
+        return if relu { activation::relu(y) } else { y };
+    }
+    let (y, mean, var) = <Dispatch as Kernels>::batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+        relu,
+    );
+    let m = bn.momentum;
+    for (state, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
+        let batch = Tensor::<1>::from_dispatch(batch).detach();
+        let running = state.value_sync().to_device(&device);
+        state.update(
+            running
+                .mul_scalar(1.0 - m)
+                .add(batch.mul_scalar(m))
+                .detach(),
+        );
+    }
+    Tensor::from_dispatch(y)
+}
+
+/// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff), where
+/// pretext's kernels run.
+fn on_flex(x: &Tensor<4>) -> bool {
+    matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
 }
 
 /// The geometry of `conv2d_nobias(x, weight, stride, padding)`.
@@ -152,6 +206,55 @@ impl Kernels for Flex {
         let y = conv::forward(&shape, &values(&x), &values(&weight));
         flex_tensor(y, [shape.batch, shape.c_out, shape.h_out(), shape.w_out()])
     }
+
+    fn batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (y, stats) = norm_forward(&x, &gamma, &beta, epsilon, relu);
+        let (mean, var) = stats_tensors(&stats);
+        (y, mean, var)
+    }
+}
+
+/// The fused batch-norm forward on flex tensors: the output and each channel's statistics.
+fn norm_forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+    relu: bool,
+) -> (FlexTensor, Vec<ChannelStats>) {
+    let dims = dims4(x);
+    let shape = norm_shape(dims);
+    let x = values(x);
+    let stats = batch_norm::statistics(&shape, &x, epsilon);
+    let y = batch_norm::forward(&shape, &x, &stats, &values(gamma), &values(beta), relu);
+    (flex_tensor(y, dims), stats)
+}
+
+fn norm_shape([batch, channels, h, w]: [usize; 4]) -> NormShape {
+    NormShape {
+        batch,
+        channels,
+        spatial: h * w,
+    }
+}
+
+/// The mean and variance of each channel as two `[C]` tensors.
+fn stats_tensors(stats: &[ChannelStats]) -> (FlexTensor, FlexTensor) {
+    let vector = |f: fn(&ChannelStats) -> f32| {
+        let values: Vec<f32> = stats.iter().map(f).collect();
+        FlexTensor::new(
+            burn::tensor::Bytes::from_elems(values),
+            Layout::contiguous(Shape::new([stats.len()])),
+            DType::F32,
+        )
+    };
+    (vector(|s| s.mean), vector(|s| s.var))
 }
 
 /// The backward step of [`Kernels::conv2d_nobias`]: input and weight gradients from
@@ -179,7 +282,85 @@ impl Backward<Flex, 2> for Conv2dBackward {
     }
 }
 
+/// The backward step of [`Kernels::batch_norm_train`]: [`batch_norm::backward`].
+#[derive(Debug)]
+struct BatchNormBackward;
+
+/// What the batch-norm backward keeps: input, output when a ReLU was fused, statistics, γ.
+type NormState = (
+    FlexTensor,
+    Option<FlexTensor>,
+    Vec<ChannelStats>,
+    FlexTensor,
+);
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, y, stats, gamma) = ops.state;
+        let dims = dims4(&x);
+        let y = y.as_ref().map(values);
+        let (dx, d_gamma, d_beta) = batch_norm::backward(
+            &norm_shape(dims),
+            &values(&x),
+            y.as_deref(),
+            &values(&dy),
+            &stats,
+            &values(&gamma),
+        );
+        let vector = |v: Vec<f32>| {
+            let len = v.len();
+            FlexTensor::new(
+                burn::tensor::Bytes::from_elems(v),
+                Layout::contiguous(Shape::new([len])),
+                DType::F32,
+            )
+        };
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(dx, dims));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, vector(d_gamma));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, vector(d_beta));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let prep = BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (x, gamma, beta) = (
+            x.primitive().clone(),
+            gamma.primitive().clone(),
+            beta.primitive().clone(),
+        );
+        let (y, stats) = norm_forward(&x, &gamma, &beta, epsilon, relu);
+        let (mean, var) = stats_tensors(&stats);
+        let (mean, var) = (Self::from_inner(mean), Self::from_inner(var));
+        let y = match prep {
+            OpsKind::Tracked(prep) => {
+                let saved_y = relu.then(|| y.clone());
+                prep.finish((x, saved_y, stats, gamma), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (y, mean, var)
+    }
+
     fn conv2d_nobias(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -209,7 +390,7 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
     use proptest::prelude::*;
 
     /// The largest difference between two tensors, relative to the larger magnitude.
@@ -285,6 +466,82 @@ mod tests {
                 stride: [stride; 2],
                 padding: [pad; 2],
             });
+        }
+    }
+
+    /// pretext's fused batch norm (+ ReLU) and burn's `BatchNorm` (then `relu`) give the same
+    /// output, the same running statistics and the same gradients for x, γ and β.
+    fn batch_norm_agrees_with_burn(dims: [usize; 4], relu: bool) {
+        let device = Device::flex().autodiff();
+        let normal = Distribution::Normal(0.5, 2.0);
+        let x = Tensor::<4>::random(dims, normal, &device);
+        let dy = Tensor::<4>::random(dims, normal, &device);
+        let gamma = Tensor::<1>::random([dims[1]], normal, &device);
+        let beta = Tensor::<1>::random([dims[1]], normal, &device);
+        let run = |ours: bool| {
+            // A fresh layer each time: clones would share their running statistics.
+            let mut bn = burn::nn::BatchNormConfig::new(dims[1]).init(&device);
+            bn.gamma = burn::module::Param::from_tensor(gamma.clone());
+            bn.beta = burn::module::Param::from_tensor(beta.clone());
+            let x = x.clone().require_grad();
+            let y = match ours {
+                true => batch_norm_layer(&bn, x.clone(), relu),
+                false if relu => activation::relu(bn.forward(x.clone())),
+                false => bn.forward(x.clone()),
+            };
+            let grads = (y.clone() * dy.clone()).sum().backward();
+            (
+                y.inner(),
+                x.grad(&grads).expect("input gradient"),
+                bn.gamma.grad(&grads).expect("γ gradient"),
+                bn.beta.grad(&grads).expect("β gradient"),
+                bn.running_mean.value(),
+                bn.running_var.value(),
+            )
+        };
+        let ours = run(true);
+        let theirs = run(false);
+        for (name, diff) in [
+            ("output", max_rel_diff(ours.0, theirs.0)),
+            ("input gradient", max_rel_diff(ours.1, theirs.1)),
+            ("γ gradient", max_rel_diff(ours.2, theirs.2)),
+            ("β gradient", max_rel_diff(ours.3, theirs.3)),
+            ("running mean", max_rel_diff(ours.4, theirs.4)),
+            ("running variance", max_rel_diff(ours.5, theirs.5)),
+        ] {
+            assert!(
+                diff < 1e-4,
+                "{name} differs by {diff} for {dims:?}, relu {relu}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frozen_batch_norm_keeps_its_statistics() {
+        let device = Device::flex().autodiff();
+        let bn = burn::nn::BatchNormConfig::new(3).init(&device).freeze();
+        let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(5.0, 1.0), &device);
+        let y = batch_norm_layer(&bn, x.clone(), false);
+        // Running statistics 0 and 1: the output is x/√(1 + ε), and nothing was updated.
+        assert!(max_rel_diff(y.inner(), x.inner().div_scalar((1.0 + bn.epsilon).sqrt())) < 1e-5);
+        assert_eq!(
+            bn.running_mean.value().into_data(),
+            TensorData::from([0f32; 3])
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_batch_norms_agree_with_burn(
+            batch in 1usize..5,
+            channels in 1usize..6,
+            h in 1usize..7,
+            w in 1usize..12,
+            relu: bool,
+        ) {
+            prop_assume!(batch * h * w > 1);
+            batch_norm_agrees_with_burn([batch, channels, h, w], relu);
         }
     }
 

@@ -1,0 +1,293 @@
+//! Batch normalisation in training mode (Ioffe & Szegedy 2015, algorithm 1), optionally fused
+//! with the ReLU that follows it, forward and backward, on `N × C × S` buffers (`S` the
+//! spatial positions).
+//!
+//! Forward, per channel over the `M = N·S` values: `μ`, the biased `σ²`,
+//! `x̂ = (x − μ)/√(σ² + ε)`, `y = γ·x̂ + β` (then `max(y, 0)`).
+//! Backward, with `g = ∂L/∂y` (zeroed where the ReLU was off):
+//! `∂L/∂β = Σg`, `∂L/∂γ = Σg·x̂`, `∂L/∂x = γ/√(σ² + ε) · (g − Σg/M − x̂·Σg·x̂/M)`.
+//!
+//! burn's own training batch norm builds these from generic tensor operations: a channel-major
+//! copy of the input for each statistic and a dozen element-wise passes. Here the statistics
+//! are two reading passes over each channel and the output one pass over the batch; the
+//! backward is one reduction pass and one output pass.
+
+use rayon::prelude::*;
+
+/// The layout of a batch-norm input: `batch × channels × spatial`, contiguous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormShape {
+    /// Images.
+    pub batch: usize,
+    /// Channels (normalised separately).
+    pub channels: usize,
+    /// Values per channel and image (`H·W`).
+    pub spatial: usize,
+}
+
+impl NormShape {
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.spatial
+    }
+
+    /// Values per channel.
+    fn count(&self) -> usize {
+        self.batch * self.spatial
+    }
+
+    /// The slices of channel `c`, one per image.
+    fn channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
+        (0..self.batch)
+            .map(move |n| &data[(n * self.channels + c) * self.spatial..][..self.spatial])
+    }
+}
+
+/// The batch statistics of one channel, with what the backward pass needs.
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelStats {
+    /// Mean.
+    pub mean: f32,
+    /// Biased variance (divided by `M`).
+    pub var: f32,
+    /// `1/√(σ² + ε)`.
+    pub inv_std: f32,
+}
+
+/// `Σ f(a_i, b_i, c_i)` over three equal slices, in eight independent lanes so that the
+/// compiler vectorises it (a single float accumulator must be summed in order), finished in
+/// `f64`.
+fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f64 {
+    let whole = a.len() / 8 * 8;
+    let mut lanes = [0f32; 8];
+    for ((a, b), c) in a[..whole]
+        .chunks_exact(8)
+        .zip(b[..whole].chunks_exact(8))
+        .zip(c[..whole].chunks_exact(8))
+    {
+        for i in 0..8 {
+            lanes[i] += f(a[i], b[i], c[i]);
+        }
+    }
+    let rest: f64 = (whole..a.len())
+        .map(|i| f64::from(f(a[i], b[i], c[i])))
+        .sum();
+    lanes.iter().map(|&v| f64::from(v)).sum::<f64>() + rest
+}
+
+/// Per-channel statistics of `x`: the mean first, then the variance about it (two passes,
+/// exact where one pass of `Σx²` would cancel).
+pub fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<ChannelStats> {
+    assert_eq!(x.len(), shape.len(), "batch norm input size for {shape:?}");
+    let m = shape.count().max(1) as f64;
+    (0..shape.channels)
+        .into_par_iter()
+        .map(|c| {
+            let mean = shape
+                .channel(x, c)
+                .map(|s| lane_sum(s, s, s, |a, _, _| a))
+                .sum::<f64>()
+                / m;
+            let mu = mean as f32;
+            let var = shape
+                .channel(x, c)
+                .map(|s| lane_sum(s, s, s, |a, _, _| (a - mu) * (a - mu)))
+                .sum::<f64>()
+                / m;
+            ChannelStats {
+                mean: mu,
+                var: var as f32,
+                inv_std: (1.0 / (var + epsilon).sqrt()) as f32,
+            }
+        })
+        .collect()
+}
+
+/// `y = γ·(x − μ)·inv_std + β` per channel, then `max(y, 0)` when `relu`.
+pub fn forward(
+    shape: &NormShape,
+    x: &[f32],
+    stats: &[ChannelStats],
+    gamma: &[f32],
+    beta: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    assert_eq!(x.len(), shape.len(), "batch norm input size for {shape:?}");
+    assert!(
+        stats.len() == shape.channels
+            && gamma.len() == shape.channels
+            && beta.len() == shape.channels
+    );
+    let mut y = vec![0.0; x.len()];
+    let plane = shape.spatial.max(1);
+    y.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .enumerate()
+        .for_each(|(i, (y, x))| {
+            let c = i % shape.channels;
+            let scale = gamma[c] * stats[c].inv_std;
+            let shift = beta[c] - stats[c].mean * scale;
+            match relu {
+                true => y
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(y, &x)| *y = (x * scale + shift).max(0.0)),
+                false => y
+                    .iter_mut()
+                    .zip(x)
+                    .for_each(|(y, &x)| *y = x * scale + shift),
+            }
+        });
+    y
+}
+
+/// The gradients `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` from the output gradient `dy`; `y` is the forward
+/// output, whose sign says where a fused ReLU passed the gradient (`None`: no ReLU).
+pub fn backward(
+    shape: &NormShape,
+    x: &[f32],
+    y: Option<&[f32]>,
+    dy: &[f32],
+    stats: &[ChannelStats],
+    gamma: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert!(
+        x.len() == shape.len() && dy.len() == shape.len(),
+        "batch norm gradient size for {shape:?}"
+    );
+    let g = |dy: f32, y: f32| if y > 0.0 { dy } else { 0.0 };
+    let m = shape.count().max(1) as f64;
+    // Σg and Σg·x̂ per channel; Σg·x̂ = Σg·(x − μ) · inv_std.
+    let sums: Vec<(f64, f64)> = (0..shape.channels)
+        .into_par_iter()
+        .map(|c| {
+            let s = stats[c];
+            let mu = s.mean;
+            let mut sum_g = 0.0;
+            let mut sum_gx = 0.0;
+            for (i, (x, dy)) in shape.channel(x, c).zip(shape.channel(dy, c)).enumerate() {
+                match y {
+                    Some(y) => {
+                        let y = &y[(i * shape.channels + c) * shape.spatial..][..shape.spatial];
+                        sum_g += lane_sum(dy, y, y, |d, y, _| g(d, y));
+                        sum_gx += lane_sum(dy, y, x, |d, y, x| g(d, y) * (x - mu));
+                    }
+                    None => {
+                        sum_g += lane_sum(dy, dy, dy, |d, _, _| d);
+                        sum_gx += lane_sum(dy, x, x, |d, x, _| d * (x - mu));
+                    }
+                }
+            }
+            (sum_g, sum_gx * f64::from(s.inv_std))
+        })
+        .collect();
+    let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
+    let d_gamma: Vec<f32> = sums.iter().map(|&(_, sgx)| sgx as f32).collect();
+    let mut dx = vec![0.0; x.len()];
+    let plane = shape.spatial.max(1);
+    dx.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .zip(dy.par_chunks(plane))
+        .enumerate()
+        .for_each(|(i, ((dx, x), dy))| {
+            let c = i % shape.channels;
+            let s = stats[c];
+            let k = gamma[c] * s.inv_std;
+            let mean_g = (sums[c].0 / m) as f32;
+            let mean_gx = (sums[c].1 / m) as f32;
+            let y = y.map(|y| &y[i * plane..][..plane]);
+            for (j, (dx, &x)) in dx.iter_mut().zip(x).enumerate() {
+                let g = match y {
+                    Some(y) => g(dy[j], y[j]),
+                    None => dy[j],
+                };
+                let x_hat = (x - s.mean) * s.inv_std;
+                *dx = k * (g - mean_g - x_hat * mean_gx);
+            }
+        });
+    (dx, d_gamma, d_beta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_and_output_by_hand() {
+        // One channel, values 1, 2, 3, 4 over two images: μ = 2.5, σ² = 1.25.
+        let shape = NormShape {
+            batch: 2,
+            channels: 1,
+            spatial: 2,
+        };
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let stats = statistics(&shape, &x, 0.0);
+        assert!((stats[0].mean - 2.5).abs() < 1e-6 && (stats[0].var - 1.25).abs() < 1e-6);
+        // γ = 2, β = 1: y = 2·(x − 2.5)/√1.25 + 1; the ReLU zeroes the first two.
+        let y = forward(&shape, &x, &stats, &[2.0], &[1.0], true);
+        let want = x.map(|v| (2.0 * (v - 2.5) / 1.25f32.sqrt() + 1.0).max(0.0));
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let shape = NormShape {
+            batch: 3,
+            channels: 2,
+            spatial: 5,
+        };
+        let x: Vec<f32> = (0..30)
+            .map(|i| ((i * 37) % 11) as f32 * 0.3 - 1.0)
+            .collect();
+        let w: Vec<f32> = (0..30).map(|i| ((i * 13) % 7) as f32 * 0.2 - 0.5).collect();
+        let (gamma, beta) = ([1.5, -0.7], [0.2, 0.1]);
+        let eps = 1e-3;
+        for relu in [false, true] {
+            // L = Σ w·y
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> f64 {
+                let stats = statistics(&shape, x, eps);
+                let y = forward(&shape, x, &stats, gamma, beta, relu);
+                y.iter().zip(&w).map(|(&y, &w)| f64::from(y * w)).sum()
+            };
+            let stats = statistics(&shape, &x, eps);
+            let y = forward(&shape, &x, &stats, &gamma, &beta, relu);
+            let (dx, dg, db) = backward(&shape, &x, relu.then_some(&y[..]), &w, &stats, &gamma);
+            let h = 1e-2f32;
+            for i in [0, 7, 18, 29] {
+                let (mut up, mut down) = (x.clone(), x.clone());
+                up[i] += h;
+                down[i] -= h;
+                let fd =
+                    (loss(&up, &gamma, &beta) - loss(&down, &gamma, &beta)) / f64::from(2.0 * h);
+                assert!(
+                    (fd - f64::from(dx[i])).abs() < 2e-2,
+                    "relu {relu} dx[{i}]: {fd} vs {}",
+                    dx[i]
+                );
+            }
+            for c in 0..2 {
+                let mut up = gamma;
+                let mut down = gamma;
+                up[c] += h;
+                down[c] -= h;
+                let fd = (loss(&x, &up, &beta) - loss(&x, &down, &beta)) / f64::from(2.0 * h);
+                assert!(
+                    (fd - f64::from(dg[c])).abs() < 2e-2,
+                    "relu {relu} dγ[{c}]: {fd} vs {}",
+                    dg[c]
+                );
+                let mut up = beta;
+                let mut down = beta;
+                up[c] += h;
+                down[c] -= h;
+                let fd = (loss(&x, &gamma, &up) - loss(&x, &gamma, &down)) / f64::from(2.0 * h);
+                assert!(
+                    (fd - f64::from(db[c])).abs() < 2e-2,
+                    "relu {relu} dβ[{c}]: {fd} vs {}",
+                    db[c]
+                );
+            }
+        }
+    }
+}
