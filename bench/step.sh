@@ -7,7 +7,8 @@
 # batch, optimiser and thread count). Prints images/s, the ratios (median over rounds) and
 # the achieved GFLOP/s (FLOPs counted by PyTorch's flop counter on the same step, 2 per
 # multiply-add) against the machine's fp32 peak (cores × clock × 32: two 8-lane FMA units).
-# Writes OUT/STEP.md.
+# Writes OUT/STEP.md, and OUT/pretext-CASE-THREADS.txt with the share of pretext's step spent
+# in each of its kernels (last round).
 #
 #   bench/step.sh                                    # every case, 1 and 2 threads (≈ 40 min)
 #   CASES="convnet narrow" THREADS="2" ROUNDS=1 bench/step.sh
@@ -50,8 +51,9 @@ for c in $CASES; do
     p=(); e=(); k=(); flops=0
     for round in $(seq "$ROUNDS"); do
       # shellcheck disable=SC2086
-      p+=("$(RAYON_NUM_THREADS=$t "$P" pretrain $ours --data "$D" --batch-size 128 \
-        --out "$OUT/unused" --compute-only "$steps" | awk '{print $3}')")
+      RAYON_NUM_THREADS=$t "$P" pretrain $ours --data "$D" --batch-size 128 \
+        --out "$OUT/unused" --compute-only "$steps" > "$OUT/pretext-$c-$t.txt"
+      p+=("$(awk 'NR == 1 {print $3}' "$OUT/pretext-$c-$t.txt")")
       # shellcheck disable=SC2086
       json=$("$PY" -W ignore bench/reference/train_step.py $reference --threads "$t" --steps "$steps" 2>/dev/null)
       e+=("$(field images_per_sec <<<"$json")"); flops=$(field flops_per_image <<<"$json")

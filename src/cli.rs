@@ -679,6 +679,15 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         Some(train::Measure::Compute(_)) => {
             println!("training step: {:.1} images/s", summary.images_per_sec);
+            if let Some(&(_, total)) = summary.breakdown.first() {
+                let mut kernels = 0.0;
+                for &(name, secs) in &summary.breakdown[1..] {
+                    println!("  {name:<30} {:5.1} %", 100.0 * secs / total);
+                    kernels += secs;
+                }
+                let rest = "everything else (burn)";
+                println!("  {rest:<30} {:5.1} %", 100.0 * (total - kernels) / total);
+            }
             return Ok(());
         }
         None => {}

@@ -11,6 +11,7 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod matmul;
+pub mod profile;
 
 use batch_norm::{ChannelStats, NormShape};
 use burn::backend::autodiff::Autodiff;
@@ -31,6 +32,7 @@ use burn::tensor::activation;
 use burn::tensor::ops::ConvOptions;
 use burn_flex::{FlexTensor, Layout};
 use conv::ConvShape;
+use profile::Kernel;
 
 /// Operations pretext implements itself on the flex backend.
 #[backend_extension(Flex, Autodiff)]
@@ -203,7 +205,9 @@ impl Kernels for Flex {
         padding: [usize; 2],
     ) -> FlexTensor {
         let shape = conv_shape(&x, &weight, stride, padding);
-        let y = conv::forward(&shape, &values(&x), &values(&weight));
+        let y = profile::time(Kernel::ConvForward, || {
+            conv::forward(&shape, &values(&x), &values(&weight))
+        });
         flex_tensor(y, [shape.batch, shape.c_out, shape.h_out(), shape.w_out()])
     }
 
@@ -230,10 +234,12 @@ fn norm_forward(
 ) -> (FlexTensor, Vec<ChannelStats>) {
     let dims = dims4(x);
     let shape = norm_shape(dims);
-    let x = values(x);
-    let stats = batch_norm::statistics(&shape, &x, epsilon);
-    let y = batch_norm::forward(&shape, &x, &stats, &values(gamma), &values(beta), relu);
-    (flex_tensor(y, dims), stats)
+    profile::time(Kernel::NormForward, || {
+        let x = values(x);
+        let stats = batch_norm::statistics(&shape, &x, epsilon);
+        let y = batch_norm::forward(&shape, &x, &stats, &values(gamma), &values(beta), relu);
+        (flex_tensor(y, dims), stats)
+    })
 }
 
 fn norm_shape([batch, channels, h, w]: [usize; 4]) -> NormShape {
@@ -272,11 +278,15 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let shape = conv_shape(&x, &weight, stride, padding);
         let dy = values(&dy);
         if let Some(node) = node_x {
-            let dx = conv::backward_input(&shape, &dy, &values(&weight));
+            let dx = profile::time(Kernel::ConvInputGrad, || {
+                conv::backward_input(&shape, &dy, &values(&weight))
+            });
             grads.register::<Flex>(node.id, flex_tensor(dx, dims4(&x)));
         }
         if let Some(node) = node_weight {
-            let dw = conv::backward_weight(&shape, &values(&x), &dy);
+            let dw = profile::time(Kernel::ConvWeightGrad, || {
+                conv::backward_weight(&shape, &values(&x), &dy)
+            });
             grads.register::<Flex>(node.id, flex_tensor(dw, dims4(&weight)));
         }
     }
@@ -303,14 +313,16 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x, y, stats, gamma) = ops.state;
         let dims = dims4(&x);
         let y = y.as_ref().map(values);
-        let (dx, d_gamma, d_beta) = batch_norm::backward(
-            &norm_shape(dims),
-            &values(&x),
-            y.as_deref(),
-            &values(&dy),
-            &stats,
-            &values(&gamma),
-        );
+        let (dx, d_gamma, d_beta) = profile::time(Kernel::NormBackward, || {
+            batch_norm::backward(
+                &norm_shape(dims),
+                &values(&x),
+                y.as_deref(),
+                &values(&dy),
+                &stats,
+                &values(&gamma),
+            )
+        });
         let vector = |v: Vec<f32>| {
             let len = v.len();
             FlexTensor::new(

@@ -66,6 +66,9 @@ pub struct RunSummary {
     pub images_per_sec: f64,
     /// Images in the training data (after `data.limit` and `data.label_fraction`).
     pub train_images: usize,
+    /// With `--compute-only`: wall-clock seconds of the timed steps, and the seconds spent in
+    /// each of pretext's kernels (the rest is burn's own work). Empty otherwise.
+    pub breakdown: Vec<(&'static str, f64)>,
 }
 
 /// Runs (or resumes) the pretraining `config` describes.
@@ -252,6 +255,7 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
         losses: Vec::new(),
         images_per_sec: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
         train_images: r.source.len(),
+        breakdown: Vec::new(),
     })
 }
 
@@ -272,6 +276,7 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
     for step in 0..total {
         if step == WARMUP {
             started = std::time::Instant::now();
+            crate::kernels::profile::reset();
         }
         let mut gradients = optim::NetworkGradients::default();
         let (loss, _) = forward_backward(
@@ -293,13 +298,20 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
         );
         losses.push(loss);
     }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let mut breakdown = vec![("training step", elapsed)];
+    breakdown.extend(
+        crate::kernels::profile::totals()
+            .into_iter()
+            .map(|(kernel, time)| (kernel.name(), time.as_secs_f64())),
+    );
     Ok(RunSummary {
         out: r.config.train.out.clone(),
         steps,
-        images_per_sec: (steps as usize * samples.len()) as f64
-            / started.elapsed().as_secs_f64().max(1e-9),
+        images_per_sec: (steps as usize * samples.len()) as f64 / elapsed,
         losses,
         train_images: r.source.len(),
+        breakdown,
     })
 }
 
@@ -417,6 +429,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         losses: Vec::new(),
         images_per_sec: 0.0,
         train_images: r.source.len(),
+        breakdown: Vec::new(),
     };
     if step >= end {
         return Ok(summary);

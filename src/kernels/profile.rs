@@ -1,0 +1,72 @@
+//! Wall-clock time spent in each of pretext's kernels, for the breakdown that `pretrain
+//! --compute-only` prints: what of a training step is convolution, what batch norm, and
+//! (the remainder) everything burn does (element-wise operations, pooling, the loss, the
+//! optimiser, autodiff bookkeeping, allocation).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The timed kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Convolution forward.
+    ConvForward,
+    /// Convolution, gradient of the input.
+    ConvInputGrad,
+    /// Convolution, gradient of the weight.
+    ConvWeightGrad,
+    /// Training batch norm (+ ReLU) forward.
+    NormForward,
+    /// Training batch norm (+ ReLU) backward.
+    NormBackward,
+}
+
+impl Kernel {
+    /// Every kernel, in report order.
+    pub const ALL: [Kernel; 5] = [
+        Kernel::ConvForward,
+        Kernel::ConvInputGrad,
+        Kernel::ConvWeightGrad,
+        Kernel::NormForward,
+        Kernel::NormBackward,
+    ];
+
+    /// A name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::ConvForward => "convolution forward",
+            Kernel::ConvInputGrad => "convolution input gradient",
+            Kernel::ConvWeightGrad => "convolution weight gradient",
+            Kernel::NormForward => "batch norm (+ReLU) forward",
+            Kernel::NormBackward => "batch norm (+ReLU) backward",
+        }
+    }
+}
+
+static NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// Runs `f`, adding its wall-clock time to `kernel`'s total.
+pub fn time<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    let start = Instant::now();
+    let result = f();
+    NANOS[kernel as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    result
+}
+
+/// Sets every total back to zero.
+pub fn reset() {
+    NANOS.iter().for_each(|n| n.store(0, Ordering::Relaxed));
+}
+
+/// The totals since the last [`reset`].
+pub fn totals() -> Vec<(Kernel, Duration)> {
+    Kernel::ALL
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                Duration::from_nanos(NANOS[k as usize].load(Ordering::Relaxed)),
+            )
+        })
+        .collect()
+}
