@@ -679,15 +679,23 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         Some(train::Measure::Compute(_)) => {
             println!("training step: {:.1} images/s", summary.images_per_sec);
-            if let Some(&(_, total)) = summary.breakdown.first() {
-                let mut kernels = 0.0;
-                for &(name, secs) in &summary.breakdown[1..] {
-                    println!("  {name:<30} {:5.1} %", 100.0 * secs / total);
-                    kernels += secs;
-                }
-                let rest = "everything else (burn)";
-                println!("  {rest:<30} {:5.1} %", 100.0 * (total - kernels) / total);
+            let total = summary.step_seconds.max(1e-9);
+            let mut rest = total;
+            for k in &summary.kernels {
+                let secs = k.time.as_secs_f64();
+                rest -= secs;
+                let rate = match k.flops {
+                    0 => String::new(),
+                    n => format!("  {:6.1} GFLOP/s", n as f64 / secs.max(1e-9) / 1e9),
+                };
+                println!(
+                    "  {:<30} {:5.1} %{rate}",
+                    k.kernel.name(),
+                    100.0 * secs / total
+                );
             }
+            let other = "everything else (burn)";
+            println!("  {other:<30} {:5.1} %", 100.0 * rest / total);
             return Ok(());
         }
         None => {}

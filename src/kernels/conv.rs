@@ -62,6 +62,12 @@ impl ConvShape {
         self.h_out() * self.w_out()
     }
 
+    /// Floating-point operations of the forward product (2 per multiply-add), the same for
+    /// each gradient: `2·N·C_out·K·P`.
+    pub fn flops(&self) -> u64 {
+        2 * (self.batch * self.c_out * self.k() * self.p()) as u64
+    }
+
     fn image_in(&self) -> usize {
         self.c_in * self.h * self.w
     }

@@ -44,29 +44,46 @@ impl Kernel {
 }
 
 static NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static FLOPS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
-/// Runs `f`, adding its wall-clock time to `kernel`'s total.
-pub fn time<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+/// What one kernel did since the last [`reset`].
+#[derive(Clone, Copy, Debug)]
+pub struct Total {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Wall-clock time inside it.
+    pub time: Duration,
+    /// Floating-point operations of its matrix products (2 per multiply-add; 0 for kernels
+    /// that are not counted).
+    pub flops: u64,
+}
+
+/// Runs `f`, a call of `kernel` doing `flops` floating-point operations, adding its
+/// wall-clock time and operations to the kernel's totals.
+pub fn time<R>(kernel: Kernel, flops: u64, f: impl FnOnce() -> R) -> R {
     let start = Instant::now();
     let result = f();
     NANOS[kernel as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    FLOPS[kernel as usize].fetch_add(flops, Ordering::Relaxed);
     result
 }
 
 /// Sets every total back to zero.
 pub fn reset() {
-    NANOS.iter().for_each(|n| n.store(0, Ordering::Relaxed));
+    NANOS
+        .iter()
+        .chain(&FLOPS)
+        .for_each(|n| n.store(0, Ordering::Relaxed));
 }
 
 /// The totals since the last [`reset`].
-pub fn totals() -> Vec<(Kernel, Duration)> {
+pub fn totals() -> Vec<Total> {
     Kernel::ALL
         .iter()
-        .map(|&k| {
-            (
-                k,
-                Duration::from_nanos(NANOS[k as usize].load(Ordering::Relaxed)),
-            )
+        .map(|&kernel| Total {
+            kernel,
+            time: Duration::from_nanos(NANOS[kernel as usize].load(Ordering::Relaxed)),
+            flops: FLOPS[kernel as usize].load(Ordering::Relaxed),
         })
         .collect()
 }

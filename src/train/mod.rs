@@ -66,9 +66,11 @@ pub struct RunSummary {
     pub images_per_sec: f64,
     /// Images in the training data (after `data.limit` and `data.label_fraction`).
     pub train_images: usize,
-    /// With `--compute-only`: wall-clock seconds of the timed steps, and the seconds spent in
-    /// each of pretext's kernels (the rest is burn's own work). Empty otherwise.
-    pub breakdown: Vec<(&'static str, f64)>,
+    /// With `--compute-only`: what each of pretext's kernels did in the timed steps (the
+    /// rest of [`RunSummary::step_seconds`] is burn's own work). Empty otherwise.
+    pub kernels: Vec<crate::kernels::profile::Total>,
+    /// With `--compute-only`: wall-clock seconds of the timed steps.
+    pub step_seconds: f64,
 }
 
 /// Runs (or resumes) the pretraining `config` describes.
@@ -255,7 +257,8 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
         losses: Vec::new(),
         images_per_sec: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
         train_images: r.source.len(),
-        breakdown: Vec::new(),
+        kernels: Vec::new(),
+        step_seconds: 0.0,
     })
 }
 
@@ -299,19 +302,14 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
         losses.push(loss);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let mut breakdown = vec![("training step", elapsed)];
-    breakdown.extend(
-        crate::kernels::profile::totals()
-            .into_iter()
-            .map(|(kernel, time)| (kernel.name(), time.as_secs_f64())),
-    );
     Ok(RunSummary {
         out: r.config.train.out.clone(),
         steps,
         images_per_sec: (steps as usize * samples.len()) as f64 / elapsed,
         losses,
         train_images: r.source.len(),
-        breakdown,
+        kernels: crate::kernels::profile::totals(),
+        step_seconds: elapsed,
     })
 }
 
@@ -429,7 +427,8 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         losses: Vec::new(),
         images_per_sec: 0.0,
         train_images: r.source.len(),
-        breakdown: Vec::new(),
+        kernels: Vec::new(),
+        step_seconds: 0.0,
     };
     if step >= end {
         return Ok(summary);
