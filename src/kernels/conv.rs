@@ -174,8 +174,14 @@ fn col2im(shape: &ConvShape, cols: &[f32], image: &mut [f32]) {
                     let line = &mut plane[(oy * sy + i - py) * shape.w..][..shape.w];
                     let src = &row[oy * wo..][ox_valid.clone()];
                     let first = ox_valid.start * sx + j - px;
-                    for (d, s) in line[first..].iter_mut().step_by(sx).zip(src) {
-                        *d += *s;
+                    if sx == 1 {
+                        // Contiguous: a plain zip that the compiler vectorises.
+                        let dst = &mut line[first..first + src.len()];
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+                    } else {
+                        for (d, s) in line[first..].iter_mut().step_by(sx).zip(src) {
+                            *d += *s;
+                        }
                     }
                 }
             }
@@ -277,28 +283,39 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
 /// The gradient of the weight, `C_out × C_in × k_h × k_w`, from the input `x` and the output
 /// gradient `dy`: each thread sums its images' products into its own buffer, then the
 /// buffers are added.
+///
+/// The sum is built transposed, `dWᵀ = Σ cols · dyᵀ` (`K × C_out`): `gemm` then streams the
+/// patch matrix as it lies and packs only the small `dy`, where the untransposed product
+/// would copy the whole patch matrix into its packed layout once more per image.
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let size = shape.c_out * shape.k();
     shape.check(x.len(), size, dy.len());
     let per_task = images_per_task(shape.batch);
-    x.par_chunks(per_task * shape.image_in().max(1))
+    let transposed = x
+        .par_chunks(per_task * shape.image_in().max(1))
         .zip(dy.par_chunks(per_task * shape.image_out().max(1)))
         .map(|(x, dy)| {
-            let (mut dw, mut cols) = (vec![0.0; size], scratch(shape));
+            let (mut dwt, mut cols) = (vec![0.0; size], scratch(shape));
             for (x, dy) in x
                 .chunks(shape.image_in().max(1))
                 .zip(dy.chunks(shape.image_out().max(1)))
             {
                 let dy = MatRef::row_major(dy, shape.c_out, shape.p());
-                matmul(&mut dw, dy, patches(shape, x, &mut cols).t(), true);
+                matmul(&mut dwt, patches(shape, x, &mut cols), dy.t(), true);
             }
-            dw
+            dwt
         })
         .reduce_with(|mut a, b| {
             a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
             a
         })
-        .unwrap_or_else(|| vec![0.0; size])
+        .unwrap_or_else(|| vec![0.0; size]);
+    let (k, c_out) = (shape.k(), shape.c_out);
+    let mut dw = vec![0.0; size];
+    for (o, row) in dw.chunks_exact_mut(k.max(1)).enumerate() {
+        row.iter_mut().enumerate().for_each(|(i, v)| *v = transposed[i * c_out + o]);
+    }
+    dw
 }
 
 #[cfg(test)]
