@@ -8,5 +8,5 @@ scripts/setup.sh >/dev/null
 P="$CARGO_TARGET_DIR/release/pretext"
 export RUST_LOG="${RUST_LOG:-warn}"
 D="fashion-mnist:/usr/share/datasets/fashion-mnist"
-score() { "$P" eval "$@" --json | python3 -c 'import json,sys; print(round(100*json.load(sys.stdin)["top1"], 2))'; }
+score() { "$P" eval "$@" --json | python3 -c 'import json,sys; print("%.2f" % (100*json.load(sys.stdin)["top1"]))'; }
 last_metric() { python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])][-1]; v=l.get(sys.argv[2]); print("-" if v is None else round(v, 3))' "$1" "$2"; }

@@ -256,7 +256,38 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
 }
 
 /// The gradient of the input, from the output gradient `dy` (`N × C_out × H_out × W_out`).
+///
+/// A stride-1 convolution's input gradient is itself a stride-1 convolution: of `dy` by the
+/// kernel flipped in space with input and output channels swapped, padded by `k − 1 − p`
+/// (Dumoulin & Visin 2016, "A guide to convolution arithmetic", §4.1). That form has the
+/// long inner dimension `C_out·k_h·k_w`, where the product `Wᵀ · dy` has only `C_out` and a
+/// scatter after it, so it is the one used whenever it applies (not pointwise, padding at
+/// most `k − 1`); other strides use `col2im`.
 pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (kh, kw) = (shape.kh, shape.kw);
+    let [py, px] = shape.padding;
+    if shape.stride == [1, 1] && !shape.pointwise() && py < kh && px < kw {
+        let flipped = ConvShape {
+            c_in: shape.c_out,
+            h: shape.h_out(),
+            w: shape.w_out(),
+            c_out: shape.c_in,
+            padding: [kh - 1 - py, kw - 1 - px],
+            ..*shape
+        };
+        shape.check(shape.batch * shape.image_in(), weight.len(), dy.len());
+        // W'[ci, co, i, j] = W[co, ci, k_h − 1 − i, k_w − 1 − j]
+        let mut w = vec![0.0; weight.len()];
+        for (o, kernels) in weight.chunks_exact(shape.k()).enumerate() {
+            for (c, kernel) in kernels.chunks_exact(kh * kw).enumerate() {
+                let dst = &mut w[(c * shape.c_out + o) * kh * kw..][..kh * kw];
+                dst.iter_mut()
+                    .zip(kernel.iter().rev())
+                    .for_each(|(d, s)| *d = *s);
+            }
+        }
+        return forward(&flipped, dy, &w);
+    }
     let mut dx = vec![0.0; shape.batch * shape.image_in()];
     shape.check(dx.len(), weight.len(), dy.len());
     let wt = MatRef::row_major(weight, shape.c_out, shape.k()).t();
@@ -313,7 +344,9 @@ pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, c_out) = (shape.k(), shape.c_out);
     let mut dw = vec![0.0; size];
     for (o, row) in dw.chunks_exact_mut(k.max(1)).enumerate() {
-        row.iter_mut().enumerate().for_each(|(i, v)| *v = transposed[i * c_out + o]);
+        row.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = transposed[i * c_out + o]);
     }
     dw
 }
