@@ -2,7 +2,8 @@
 # Training-step speed against PyTorch, side by side: for each case and thread count, ROUNDS
 # rounds that each time pretext's step (`pretext pretrain --compute-only`: one batch built
 # once, then STEPS optimiser steps after two warm-up steps; forward, backward, SGD update and
-# the method's after-step, BatchNorm in training mode) and then the same step in PyTorch,
+# the method's after-step, BatchNorm in training mode), the same with burn's own operations
+# instead of pretext's kernels (PRETEXT_KERNELS=burn), and then the same step in PyTorch,
 # eager and under torch.compile (bench/reference/train_step.py, synthetic data, same network,
 # batch, optimiser and thread count). Prints images/s, the ratios (median over rounds) and
 # the achieved GFLOP/s (FLOPs counted by PyTorch's flop counter on the same step, 2 per
@@ -61,31 +62,34 @@ for c in $CASES; do
   IFS='|' read -r label ours reference steps <<<"$(case_spec "$c")"
   steps="${STEPS:-$steps}"
   for t in $THREADS; do
-    p=(); e=(); k=(); flops=0
+    p=(); b=(); e=(); k=(); flops=0
     for round in $(seq "$ROUNDS"); do
       # shellcheck disable=SC2086
       RAYON_NUM_THREADS=$t "$P" pretrain $ours --data "$D" --batch-size 128 \
         --out "$OUT/unused" --compute-only "$steps" > "$OUT/pretext-$c-$t.txt"
       p+=("$(awk 'NR == 1 {print $3}' "$OUT/pretext-$c-$t.txt")")
       # shellcheck disable=SC2086
+      b+=("$(PRETEXT_KERNELS=burn RAYON_NUM_THREADS=$t "$P" pretrain $ours --data "$D" --batch-size 128 \
+        --out "$OUT/unused" --compute-only "$steps" | awk 'NR == 1 {print $3}')")
+      # shellcheck disable=SC2086
       json=$("$PY" -W ignore bench/reference/train_step.py $reference --threads "$t" --steps "$steps" 2>/dev/null)
       e+=("$(field images_per_sec <<<"$json")"); flops=$(field flops_per_image <<<"$json")
       # shellcheck disable=SC2086
       k+=("$("$PY" -W ignore bench/reference/train_step.py $reference --threads "$t" --steps "$steps" --compile 2>/dev/null | field images_per_sec)")
-      echo "$c, $t threads, round $round: pretext ${p[-1]}, eager ${e[-1]}, compile ${k[-1]} images/s"
+      echo "$c, $t threads, round $round: pretext ${p[-1]} (burn's kernels ${b[-1]}), eager ${e[-1]}, compile ${k[-1]} images/s"
     done
-    rows+=("$(python3 - "$label" "$t" "$flops" "${peak[$t]}" "$(median "${p[@]}")" "$(median "${e[@]}")" "$(median "${k[@]}")" <<'EOF'
+    rows+=("$(python3 - "$label" "$t" "$flops" "${peak[$t]}" "$(median "${p[@]}")" "$(median "${e[@]}")" "$(median "${k[@]}")" "$(median "${b[@]}")" <<'EOF'
 import sys
-label, t, flops, peak, p, e, k = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+label, t, flops, peak, p, e, k, b = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
 g = lambda ips: f"{ips * flops / 1e9:.0f} ({100 * ips * flops / (peak * 1e9):.0f} %)"
-print(f"| {label} | {t} | {p:.1f} | {e:.1f} | {k:.1f} | **{p / e:.2f}×** | **{p / k:.2f}×** | {g(p)} | {g(e)} | {g(k)} | {flops / 1e9:.2f} |")
+print(f"| {label} | {t} | {p:.1f} | {b:.1f} | {e:.1f} | {k:.1f} | **{p / e:.2f}×** | **{p / k:.2f}×** | {b / e:.2f}× | {g(p)} | {g(e)} | {g(k)} | {flops / 1e9:.2f} |")
 EOF
 )")
   done
 done
 {
-  echo "| case | threads | pretext img/s | PyTorch eager img/s | PyTorch compile img/s | pretext / eager | pretext / compile | pretext GFLOP/s (% of matmul peak) | eager GFLOP/s | compile GFLOP/s | GFLOP per image per step |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| case | threads | pretext img/s | pretext with burn's kernels | PyTorch eager img/s | PyTorch compile img/s | pretext / eager | pretext / compile | burn's kernels / eager | pretext GFLOP/s (% of matmul peak) | eager GFLOP/s | compile GFLOP/s | GFLOP per image per step |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Machine: $machine. Batch 128, SGD momentum 0.9; medians of $ROUNDS rounds."

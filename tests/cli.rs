@@ -603,3 +603,56 @@ fn finetune_transfers_an_encoder_on_a_fraction_of_the_labels_and_resumes() {
         assert!(!bad.exists(), "{flag}");
     }
 }
+
+/// `--compute-only` times the step and says where its time went; `PRETEXT_KERNELS=burn`
+/// takes pretext's kernels out (their share drops to zero), for comparisons.
+#[test]
+fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 64, 10);
+    let dataset = format!("fashion-mnist:{}", data.display());
+    let out_dir = dir.path().join("unused");
+    let args = [
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &dataset,
+        "--batch-size",
+        "16",
+        "--compute-only",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let share = |stdout: &str, kernel: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(kernel))
+            .unwrap_or_else(|| panic!("no `{kernel}` line in {stdout}"));
+        let percent = line[kernel.len() + 2..].split('%').next().unwrap();
+        percent.trim().parse().unwrap()
+    };
+    let ours = pretext(&args);
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&ours.stdout);
+    assert!(stdout.starts_with("training step: "), "{stdout}");
+    assert!(share(&stdout, "convolution forward") > 0.0, "{stdout}");
+    assert!(!out_dir.exists(), "a measurement writes nothing");
+
+    let burn = std::process::Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("PRETEXT_KERNELS", "burn")
+        .output()
+        .unwrap();
+    assert!(burn.status.success());
+    let stdout = String::from_utf8_lossy(&burn.stdout);
+    assert_eq!(share(&stdout, "convolution forward"), 0.0, "{stdout}");
+    assert_eq!(share(&stdout, "everything else (burn)"), 100.0, "{stdout}");
+}

@@ -66,9 +66,7 @@ pub fn conv2d(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Tensor<4> {
-    if !matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
-        || x.dtype() != DType::F32
-    {
+    if !on_flex(&x) {
         return burn::tensor::module::conv2d(
             x,
             weight,
@@ -134,10 +132,22 @@ pub fn batch_norm_layer(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(y)
 }
 
-/// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff), where
-/// pretext's kernels run.
+/// The environment variable that, set to `burn`, makes every layer use burn's own operations
+/// instead of pretext's kernels (to compare the two, or to rule the kernels out).
+pub const SWITCH: &str = "PRETEXT_KERNELS";
+
+/// Whether pretext's kernels are on: unless [`SWITCH`] is `burn` (read once per process).
+pub fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var(SWITCH).map_or(true, |v| v != "burn"))
+}
+
+/// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff) and the
+/// kernels are [`enabled`]: where pretext's kernels run.
 fn on_flex(x: &Tensor<4>) -> bool {
-    matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
+    enabled()
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+        && x.dtype() == DType::F32
 }
 
 /// The geometry of `conv2d_nobias(x, weight, stride, padding)`.
@@ -414,6 +424,7 @@ mod tests {
     /// pretext's convolution and burn's give the same output and the same gradients for the
     /// input and the weight, under a random upstream gradient.
     fn agrees_with_burn(shape: ConvShape) {
+        assert!(enabled(), "unset {SWITCH} to test the kernels");
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random(
             [shape.batch, shape.c_in, shape.h, shape.w],
@@ -484,6 +495,7 @@ mod tests {
     /// pretext's fused batch norm (+ ReLU) and burn's `BatchNorm` (then `relu`) give the same
     /// output, the same running statistics and the same gradients for x, γ and β.
     fn batch_norm_agrees_with_burn(dims: [usize; 4], relu: bool) {
+        assert!(enabled(), "unset {SWITCH} to test the kernels");
         let device = Device::flex().autodiff();
         let normal = Distribution::Normal(0.5, 2.0);
         let x = Tensor::<4>::random(dims, normal, &device);
