@@ -679,23 +679,10 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         Some(train::Measure::Compute(_)) => {
             println!("training step: {:.1} images/s", summary.images_per_sec);
-            let total = summary.step_seconds.max(1e-9);
-            let mut rest = total;
-            for k in &summary.kernels {
-                let secs = k.time.as_secs_f64();
-                rest -= secs;
-                let rate = match k.flops {
-                    0 => String::new(),
-                    n => format!("  {:6.1} GFLOP/s", n as f64 / secs.max(1e-9) / 1e9),
-                };
-                println!(
-                    "  {:<30} {:5.1} %{rate}",
-                    k.kernel.name(),
-                    100.0 * secs / total
-                );
-            }
-            let other = "everything else (burn)";
-            println!("  {other:<30} {:5.1} %", 100.0 * rest / total);
+            print!(
+                "{}",
+                crate::kernels::profile::report(&summary.kernels, summary.step_seconds)
+            );
             return Ok(());
         }
         None => {}

@@ -199,7 +199,8 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+/// A contiguous `f32` flex tensor of `shape` holding `values` (no copy).
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::new(
         burn::tensor::Bytes::from_elems(values),
         Layout::contiguous(Shape::new(shape)),
@@ -262,14 +263,8 @@ fn norm_shape([batch, channels, h, w]: [usize; 4]) -> NormShape {
 
 /// The mean and variance of each channel as two `[C]` tensors.
 fn stats_tensors(stats: &[ChannelStats]) -> (FlexTensor, FlexTensor) {
-    let vector = |f: fn(&ChannelStats) -> f32| {
-        let values: Vec<f32> = stats.iter().map(f).collect();
-        FlexTensor::new(
-            burn::tensor::Bytes::from_elems(values),
-            Layout::contiguous(Shape::new([stats.len()])),
-            DType::F32,
-        )
-    };
+    let vector =
+        |f: fn(&ChannelStats) -> f32| flex_tensor(stats.iter().map(f).collect(), [stats.len()]);
     (vector(|s| s.mean), vector(|s| s.var))
 }
 
@@ -333,22 +328,14 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 &values(&gamma),
             )
         });
-        let vector = |v: Vec<f32>| {
-            let len = v.len();
-            FlexTensor::new(
-                burn::tensor::Bytes::from_elems(v),
-                Layout::contiguous(Shape::new([len])),
-                DType::F32,
-            )
-        };
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, flex_tensor(dx, dims));
         }
         if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, vector(d_gamma));
+            grads.register::<Flex>(node.id, flex_tensor(d_gamma, [dims[1]]));
         }
         if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, vector(d_beta));
+            grads.register::<Flex>(node.id, flex_tensor(d_beta, [dims[1]]));
         }
     }
 }

@@ -87,3 +87,24 @@ pub fn totals() -> Vec<Total> {
         })
         .collect()
 }
+
+/// One line per kernel, its share of `step_seconds` and its GFLOP/s where counted, then the
+/// share of everything else (burn's work): what `pretrain --compute-only` prints.
+pub fn report(totals: &[Total], step_seconds: f64) -> String {
+    let total = step_seconds.max(1e-9);
+    let mut rest = total;
+    let mut text = String::new();
+    for t in totals {
+        let secs = t.time.as_secs_f64();
+        rest -= secs;
+        let rate = match t.flops {
+            0 => String::new(),
+            n => format!("  {:6.1} GFLOP/s", n as f64 / secs.max(1e-9) / 1e9),
+        };
+        let share = 100.0 * secs / total;
+        text += &format!("  {:<30} {share:5.1} %{rate}\n", t.kernel.name());
+    }
+    let other = "everything else (burn)";
+    text += &format!("  {other:<30} {:5.1} %\n", 100.0 * rest / total);
+    text
+}
