@@ -5,7 +5,9 @@ multiplier, or pretext's small ConvNet), the same method (`--method`: a supervis
 classifier with cross-entropy, or BYOL with its two views, online projector and predictor,
 EMA target), the same batch on synthetic data (so only compute is timed), and the same SGD
 (momentum 0.9, weight decay 5e-4). Times `--steps` optimiser steps after `--warmup` untimed
-ones, in eager mode or under `torch.compile` (`--compile`), with `--threads` intra-op threads.
+ones, in eager mode or under `torch.compile` (`--compile`), with `--threads` intra-op threads,
+on `--device` (cpu, or cuda for bench/gpu.sh; every step reads its loss, which waits for the
+device, as pretext's step does).
 
 Prints one JSON line: images per second (raw images, not views) and the FLOPs of one
 training step per image, counted by torch.utils.flop_counter (2 FLOPs per multiply-add,
@@ -122,7 +124,13 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--strict-fp32", action="store_true",
+                   help="on CUDA, no TF32 in convolutions (cuDNN's default) or matrix products")
     args = p.parse_args()
+    if args.strict_fp32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -130,10 +138,11 @@ def main():
     encoder, dim = build(args.channels, args.width)
     views = 2 if args.method == "byol" else 1
     model = Byol(encoder, dim) if args.method == "byol" else Supervised(encoder, dim, args.classes)
+    model = model.to(args.device)
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(args.batch_size * views, args.channels, args.size, args.size)
-    y = torch.randint(0, args.classes, (args.batch_size,))
+    x = torch.randn(args.batch_size * views, args.channels, args.size, args.size, device=args.device)
+    y = torch.randint(0, args.classes, (args.batch_size,), device=args.device)
     loss_fn = torch.compile(model) if args.compile else model
 
     def step():
