@@ -14,6 +14,12 @@
 //! over the images (Chellapilla et al. 2006, "High performance convolutional neural networks
 //! for document processing", the unrolled formulation). A 1×1 stride-1 convolution needs no
 //! patch matrix: `cols` is the image itself.
+//!
+//! Where `P` is small (the late stages of a ResNet: 8×8 and 4×4 maps), one product per image
+//! is a thin matrix product that packs the whole weight matrix for a few columns, and the
+//! weight gradient's product has an inner dimension of only `P`. There a group of `G` images
+//! shares one product: their patch matrices side by side (`K × G·P`), the outputs and output
+//! gradients gathered to and scattered from `C_out × G·P` ([`group_size`]).
 
 use super::matmul::{MatRef, matmul};
 use rayon::prelude::*;
@@ -117,12 +123,13 @@ impl ConvShape {
     }
 }
 
-/// Fills the `K × P` patch matrix of one image (`C_in × H × W`).
-fn im2col(shape: &ConvShape, image: &[f32], cols: &mut [f32]) {
+/// Fills the `K × P` patch matrix of one image (`C_in × H × W`): row `r` is
+/// `cols[r·ld..r·ld + P]` (`ld ≥ P`: the image's columns in a wider matrix of a group).
+fn im2col(shape: &ConvShape, image: &[f32], cols: &mut [f32], ld: usize) {
     let (ho, wo) = (shape.h_out(), shape.w_out());
     let [sy, sx] = shape.stride;
     let [py, px] = shape.padding;
-    let mut rows = cols.chunks_exact_mut(ho * wo);
+    let mut rows = cols.chunks_mut(ld).map(|row| &mut row[..ho * wo]);
     for c in 0..shape.c_in {
         let plane = &image[c * shape.h * shape.w..(c + 1) * shape.h * shape.w];
         for i in 0..shape.kh {
@@ -153,13 +160,13 @@ fn im2col(shape: &ConvShape, image: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// Adds the `K × P` patch-matrix gradient of one image back onto its `C_in × H × W` input
-/// gradient (the adjoint of [`im2col`]).
-fn col2im(shape: &ConvShape, cols: &[f32], image: &mut [f32]) {
+/// Adds the `K × P` patch-matrix gradient of one image (row `r` at `cols[r·ld..]`) back onto
+/// its `C_in × H × W` input gradient (the adjoint of [`im2col`]).
+fn col2im(shape: &ConvShape, cols: &[f32], image: &mut [f32], ld: usize) {
     let (ho, wo) = (shape.h_out(), shape.w_out());
     let [sy, sx] = shape.stride;
     let [py, px] = shape.padding;
-    let mut rows = cols.chunks_exact(ho * wo);
+    let mut rows = cols.chunks(ld).map(|row| &row[..ho * wo]);
     for c in 0..shape.c_in {
         let plane = &mut image[c * shape.h * shape.w..(c + 1) * shape.h * shape.w];
         for i in 0..shape.kh {
@@ -195,47 +202,106 @@ fn images_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
 }
 
-/// A patch matrix to fill; empty for pointwise convolutions, which need none.
-fn scratch(shape: &ConvShape) -> Vec<f32> {
-    match shape.pointwise() {
-        true => Vec::new(),
-        false => vec![0.0; shape.k() * shape.p()],
+/// Columns a product should have before images are grouped: below this, a product per image
+/// spends more on packing the weight matrix than on multiplying (`bench/step.sh`'s late-stage
+/// ResNet-18 convolutions, `P` = 64 and 16).
+const GROUP_COLUMNS: usize = 256;
+
+/// Images per product: enough for [`GROUP_COLUMNS`] columns, at most a task's images.
+fn group_size(shape: &ConvShape) -> usize {
+    GROUP_COLUMNS
+        .div_ceil(shape.p().max(1))
+        .clamp(1, images_per_task(shape.batch))
+}
+
+/// The buffers of one thread's groups of images.
+struct Groups {
+    /// Images per group ([`group_size`]).
+    size: usize,
+    /// A group's patch matrix, `K × G·P` (empty when a single pointwise image needs none).
+    cols: Vec<f32>,
+    /// A group's `C_out × G·P` outputs or output gradients (empty for single images).
+    out: Vec<f32>,
+}
+
+impl Groups {
+    fn new(shape: &ConvShape) -> Self {
+        let size = group_size(shape);
+        let columns = size * shape.p();
+        Groups {
+            size,
+            cols: match size == 1 && shape.pointwise() {
+                true => Vec::new(),
+                false => vec![0.0; shape.k() * columns],
+            },
+            out: match size {
+                1 => Vec::new(),
+                _ => vec![0.0; shape.c_out * columns],
+            },
+        }
     }
 }
 
-/// The patch matrix of `image`: the image itself for pointwise convolutions, else `cols`
-/// filled by [`im2col`].
-fn patches<'a>(shape: &ConvShape, image: &'a [f32], cols: &'a mut [f32]) -> MatRef<'a> {
-    let data: &[f32] = match shape.pointwise() {
-        true => image,
-        false => {
-            im2col(shape, image, cols);
-            cols
-        }
-    };
-    MatRef::row_major(data, shape.k(), shape.p())
+/// The `K × g·P` patch matrix of `g` images (`images`, contiguous): the image itself for a
+/// single pointwise image, else `cols` filled by [`im2col`].
+fn patches<'a>(shape: &ConvShape, cols: &'a mut [f32], images: &'a [f32], g: usize) -> MatRef<'a> {
+    let ld = g * shape.p();
+    if g == 1 && shape.pointwise() {
+        return MatRef::row_major(images, shape.k(), ld);
+    }
+    for (i, image) in images.chunks_exact(shape.image_in()).enumerate() {
+        im2col(shape, image, &mut cols[i * shape.p()..], ld);
+    }
+    MatRef::row_major(&cols[..shape.k() * ld], shape.k(), ld)
 }
 
-/// Runs `f(cols, a_image, b_image)` for every image of two batched buffers (image sizes
-/// `a_size` and `b_size`), the images split evenly over the threads, one patch matrix per
-/// thread.
-fn per_image(
+/// `g` images' `C_out × P` planes (`images`) as one `C_out × g·P` matrix: the planes
+/// themselves for one image, else gathered side by side into `out`.
+fn gather<'a>(shape: &ConvShape, out: &'a mut [f32], images: &'a [f32], g: usize) -> MatRef<'a> {
+    let (p, ld) = (shape.p(), g * shape.p());
+    if g == 1 {
+        return MatRef::row_major(images, shape.c_out, p);
+    }
+    for (i, image) in images.chunks_exact(shape.image_out()).enumerate() {
+        for (c, plane) in image.chunks_exact(p).enumerate() {
+            out[c * ld + i * p..][..p].copy_from_slice(plane);
+        }
+    }
+    MatRef::row_major(&out[..shape.c_out * ld], shape.c_out, ld)
+}
+
+/// Runs `f(groups, a_images, b_images, g)` for every group of `g` images of two batched
+/// buffers (image sizes `a_size` and `b_size`), the images split evenly over the threads, one
+/// set of group buffers per thread.
+fn per_group(
     shape: &ConvShape,
     a: &mut [f32],
     a_size: usize,
     b: &[f32],
     b_size: usize,
-    f: impl Fn(&mut [f32], &mut [f32], &[f32]) + Sync,
+    f: impl Fn(&mut Groups, &mut [f32], &[f32], usize) + Sync,
 ) {
     let per_task = images_per_task(shape.batch);
-    a.par_chunks_mut(per_task * a_size.max(1))
-        .zip(b.par_chunks(per_task * b_size.max(1)))
+    let (a_size, b_size) = (a_size.max(1), b_size.max(1));
+    a.par_chunks_mut(per_task * a_size)
+        .zip(b.par_chunks(per_task * b_size))
         .for_each(|(a, b)| {
-            let mut cols = scratch(shape);
-            for (a, b) in a.chunks_mut(a_size.max(1)).zip(b.chunks(b_size.max(1))) {
-                f(&mut cols, a, b);
+            let mut groups = Groups::new(shape);
+            let g = groups.size;
+            for (a, b) in a.chunks_mut(g * a_size).zip(b.chunks(g * b_size)) {
+                f(&mut groups, a, b, a.len() / a_size);
             }
         });
+}
+
+/// Scatters a `rows × g·P` product (`src`) to `g` images of `rows × P` planes (`images`).
+fn scatter(src: &[f32], images: &mut [f32], rows: usize, p: usize) {
+    let ld = images.len() / rows.max(1);
+    for (i, image) in images.chunks_exact_mut(rows * p).enumerate() {
+        for (c, plane) in image.chunks_exact_mut(p).enumerate() {
+            plane.copy_from_slice(&src[c * ld + i * p..][..p]);
+        }
+    }
 }
 
 /// `y = conv(x, weight)`: `x` is `N × C_in × H × W`, `weight` `C_out × C_in × k_h × k_w`, both
@@ -244,13 +310,23 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; shape.batch * shape.image_out()];
     shape.check(x.len(), weight.len(), y.len());
     let w = MatRef::row_major(weight, shape.c_out, shape.k());
-    per_image(
+    per_group(
         shape,
         &mut y,
         shape.image_out(),
         x,
         shape.image_in(),
-        |cols, y, x| matmul(y, w, patches(shape, x, cols), false),
+        |groups, y, x, g| {
+            let cols = patches(shape, &mut groups.cols, x, g);
+            match g {
+                1 => matmul(y, w, cols, false),
+                _ => {
+                    let out = &mut groups.out[..shape.c_out * g * shape.p()];
+                    matmul(out, w, cols, false);
+                    scatter(out, y, shape.c_out, shape.p());
+                }
+            }
+        },
     );
     y
 }
@@ -291,20 +367,22 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
     let mut dx = vec![0.0; shape.batch * shape.image_in()];
     shape.check(dx.len(), weight.len(), dy.len());
     let wt = MatRef::row_major(weight, shape.c_out, shape.k()).t();
-    per_image(
+    per_group(
         shape,
         &mut dx,
         shape.image_in(),
         dy,
         shape.image_out(),
-        |cols, dx, dy| {
-            let dy = MatRef::row_major(dy, shape.c_out, shape.p());
-            match shape.pointwise() {
-                true => matmul(dx, wt, dy, false),
-                false => {
-                    matmul(cols, wt, dy, false);
-                    col2im(shape, cols, dx);
-                }
+        |groups, dx, dy, g| {
+            let dy = gather(shape, &mut groups.out, dy, g);
+            if g == 1 && shape.pointwise() {
+                return matmul(dx, wt, dy, false);
+            }
+            let ld = g * shape.p();
+            let cols = &mut groups.cols[..shape.k() * ld];
+            matmul(cols, wt, dy, false);
+            for (i, image) in dx.chunks_exact_mut(shape.image_in()).enumerate() {
+                col2im(shape, &cols[i * shape.p()..], image, ld);
             }
         },
     );
@@ -312,7 +390,7 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
 }
 
 /// The gradient of the weight, `C_out × C_in × k_h × k_w`, from the input `x` and the output
-/// gradient `dy`: each thread sums its images' products into its own buffer, then the
+/// gradient `dy`: each thread sums its groups' products into its own buffer, then the
 /// buffers are added.
 ///
 /// The sum is built transposed, `dWᵀ = Σ cols · dyᵀ` (`K × C_out`): `gemm` then streams the
@@ -326,13 +404,20 @@ pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .par_chunks(per_task * shape.image_in().max(1))
         .zip(dy.par_chunks(per_task * shape.image_out().max(1)))
         .map(|(x, dy)| {
-            let (mut dwt, mut cols) = (vec![0.0; size], scratch(shape));
+            let (mut dwt, mut groups) = (vec![0.0; size], Groups::new(shape));
+            let (x_size, dy_size) = (shape.image_in().max(1), shape.image_out().max(1));
             for (x, dy) in x
-                .chunks(shape.image_in().max(1))
-                .zip(dy.chunks(shape.image_out().max(1)))
+                .chunks(groups.size * x_size)
+                .zip(dy.chunks(groups.size * dy_size))
             {
-                let dy = MatRef::row_major(dy, shape.c_out, shape.p());
-                matmul(&mut dwt, patches(shape, x, &mut cols), dy.t(), true);
+                let g = x.len() / x_size;
+                let dy = gather(shape, &mut groups.out, dy, g);
+                matmul(
+                    &mut dwt,
+                    patches(shape, &mut groups.cols, x, g),
+                    dy.t(),
+                    true,
+                );
             }
             dwt
         })
@@ -430,8 +515,9 @@ mod tests {
             (7, [2, 2], [3, 3], 9, 11),
             (3, [1, 2], [0, 2], 4, 5),
         ] {
+            // 7 images: with two threads, groups of up to 4 and a last group of 3.
             let shape = ConvShape {
-                batch: 3,
+                batch: 7,
                 c_in: 2,
                 h,
                 w,
@@ -468,9 +554,9 @@ mod tests {
         let x = ramp(shape.image_in(), 0.3);
         let c = ramp(shape.k() * shape.p(), 0.11);
         let mut cols = vec![0.0; c.len()];
-        im2col(&shape, &x, &mut cols);
+        im2col(&shape, &x, &mut cols, shape.p());
         let mut back = vec![0.0; x.len()];
-        col2im(&shape, &c, &mut back);
+        col2im(&shape, &c, &mut back, shape.p());
         let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
         let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert!(

@@ -465,8 +465,9 @@ mod tests {
             (8, 16, 9, 1, 2, 0), // downsample
             (16, 4, 5, 1, 1, 0), // bottleneck 1×1
         ] {
+            // 5 images: groups that share one product, and a partial last group.
             agrees_with_burn(ConvShape {
-                batch: 3,
+                batch: 5,
                 c_in,
                 h,
                 w: h,
