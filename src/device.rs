@@ -8,12 +8,16 @@ pub fn parse(name: &str) -> Result<Device> {
     match name {
         "flex" | "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0usize)),
+        "cuda" => {
+            cuda_libraries()?;
+            Ok(Device::cuda(0usize))
+        }
         #[cfg(feature = "cuda")]
         other if other.starts_with("cuda:") => {
             let index: usize = other[5..]
                 .parse()
                 .map_err(|_| anyhow::anyhow!("device `{other}`: expected cuda:N"))?;
+            cuda_libraries()?;
             Ok(Device::cuda(index))
         }
         other if other.starts_with("cuda") => bail!(
@@ -21,6 +25,35 @@ pub fn parse(name: &str) -> Result<Device> {
         ),
         other => bail!("unknown device `{other}`; use flex or cuda[:N]"),
     }
+}
+
+/// Checks that the NVIDIA driver and NVRTC (which compiles CubeCL's kernels) can be loaded.
+/// Without this, a missing library surfaces as a panic in the device thread of CubeCL's
+/// runtime, with a page of candidate file names.
+#[cfg(feature = "cuda")]
+fn cuda_libraries() -> Result<()> {
+    // SAFETY: loading runs the libraries' initialisers; these are the driver's and the CUDA
+    // toolkit's own libraries, which the CUDA runtime loads the same way a moment later.
+    let loads = |names: &[&str]| {
+        names
+            .iter()
+            .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
+    };
+    if cfg!(target_os = "linux") {
+        if !loads(&["libcuda.so.1", "libcuda.so"]) {
+            bail!(
+                "device cuda: the NVIDIA driver library (libcuda.so.1) cannot be loaded; \
+                 is there an NVIDIA GPU with its driver on this machine?"
+            );
+        }
+        if !loads(&["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]) {
+            bail!(
+                "device cuda: NVRTC (libnvrtc.so, the CUDA toolkit's kernel compiler) cannot be \
+                 loaded; install the CUDA toolkit and put its lib64 folder on LD_LIBRARY_PATH"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs `init` (which draws random weights) right after seeding the backend's generator with
