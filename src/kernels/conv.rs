@@ -198,7 +198,7 @@ fn col2im(shape: &ConvShape, cols: &[f32], image: &mut [f32], ld: usize) {
 
 /// Images per parallel task: the batch split evenly over rayon's threads, so that each
 /// thread allocates one patch matrix (and one weight-gradient buffer) per call.
-fn images_per_task(batch: usize) -> usize {
+pub(super) fn images_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
 }
 
@@ -306,7 +306,18 @@ fn scatter(src: &[f32], images: &mut [f32], rows: usize, p: usize) {
 
 /// `y = conv(x, weight)`: `x` is `N × C_in × H × W`, `weight` `C_out × C_in × k_h × k_w`, both
 /// contiguous; returns `N × C_out × H_out × W_out`.
+///
+/// 3×3 stride-1 convolutions with padding 1 (most of a ResNet's) go through Winograd's
+/// F(2×2, 3×3) ([`winograd`](super::winograd)); the others through [`direct_forward`].
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    match super::winograd::applies(shape) {
+        true => super::winograd::forward(shape, x, weight),
+        false => direct_forward(shape, x, weight),
+    }
+}
+
+/// [`forward`] as one matrix product per image or group of images, for every geometry.
+pub(super) fn direct_forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; shape.batch * shape.image_out()];
     shape.check(x.len(), weight.len(), y.len());
     let w = MatRef::row_major(weight, shape.c_out, shape.k());
