@@ -448,7 +448,7 @@ pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The definition, one multiply-add at a time.
@@ -490,10 +490,19 @@ mod tests {
         y
     }
 
-    fn ramp(len: usize, scale: f32) -> Vec<f32> {
+    /// A deterministic, irregular test signal.
+    pub(in crate::kernels) fn ramp(len: usize, scale: f32) -> Vec<f32> {
         (0..len)
             .map(|i| ((i * 7919) % 13) as f32 * scale - 0.5)
             .collect()
+    }
+
+    /// Panics unless two outputs of `shape` agree to 1e-4 everywhere.
+    pub(in crate::kernels) fn assert_close(got: &[f32], want: &[f32], shape: &ConvShape) {
+        assert_eq!(got.len(), want.len(), "{shape:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-4, "{shape:?}: {g} vs {w}");
+        }
     }
 
     #[test]
@@ -540,11 +549,7 @@ mod tests {
             };
             let x = ramp(shape.batch * shape.image_in(), 0.1);
             let wt = ramp(shape.c_out * shape.k(), 0.07);
-            let got = forward(&shape, &x, &wt);
-            let want = naive(&shape, &x, &wt);
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-4, "{shape:?}: {g} vs {w}");
-            }
+            assert_close(&forward(&shape, &x, &wt), &naive(&shape, &x, &wt), &shape);
         }
     }
 

@@ -232,13 +232,9 @@ impl Rows {
 
 #[cfg(test)]
 mod tests {
+    use super::super::conv::direct_forward;
+    use super::super::conv::tests::{assert_close, ramp};
     use super::*;
-
-    fn ramp(len: usize, scale: f32, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i + seed) * 7919) % 23) as f32 * scale - 0.5)
-            .collect()
-    }
 
     #[test]
     fn agrees_with_the_direct_product_on_odd_sizes_and_groups() {
@@ -263,14 +259,13 @@ mod tests {
                 stride: [1, 1],
                 padding: [1, 1],
             };
-            let x = ramp(batch * c_in * h * w, 0.1, 1);
-            let weight = ramp(c_out * c_in * 9, 0.07, 5);
-            let got = forward(&shape, &x, &weight);
-            let want = super::super::conv::direct_forward(&shape, &x, &weight);
-            assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-4, "{shape:?}: {g} vs {w}");
-            }
+            let x = ramp(batch * c_in * h * w, 0.1);
+            let weight = ramp(c_out * c_in * 9, 0.07);
+            assert_close(
+                &forward(&shape, &x, &weight),
+                &direct_forward(&shape, &x, &weight),
+                &shape,
+            );
         }
     }
 
