@@ -8,6 +8,7 @@
 //! ([`method`]) → *trainer* ([`train`]) → *checkpoint* ([`checkpoint`]) → *evaluation*
 //! ([`eval`], [`finetune`]).
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
