@@ -656,3 +656,23 @@ fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
     assert_eq!(share(&stdout, "convolution forward"), 0.0, "{stdout}");
     assert_eq!(share(&stdout, "everything else (burn)"), 100.0, "{stdout}");
 }
+
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `pretext … | head` once head has gone: the reading end is closed before pretext
+    // writes, so its first line meets a broken pipe. It must end as other tools do (by
+    // SIGPIPE), not panic.
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args(["data", "download", "--list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
