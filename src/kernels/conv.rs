@@ -88,7 +88,7 @@ impl ConvShape {
     }
 
     /// Panics unless the buffers have this geometry's sizes and the geometry is valid.
-    fn check(&self, x: usize, w: usize, y: usize) {
+    pub(super) fn check(&self, x: usize, w: usize, y: usize) {
         assert!(
             self.stride[0] > 0 && self.stride[1] > 0,
             "convolution stride must be positive"

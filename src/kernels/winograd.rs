@@ -97,13 +97,8 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
         "not a 3×3 stride-1 padding-1 convolution: {shape:?}"
     );
     let (c_in, c_out, plane) = (shape.c_in, shape.c_out, shape.h * shape.w);
-    assert_eq!(
-        x.len(),
-        shape.batch * c_in * plane,
-        "input size for {shape:?}"
-    );
-    assert_eq!(weight.len(), c_out * c_in * 9, "weight size for {shape:?}");
     let mut y = vec![0.0; shape.batch * c_out * plane];
+    shape.check(x.len(), weight.len(), y.len());
     let u = transform_kernels(shape, weight);
     let tiles = Tiles::of(shape);
     let t = tiles.count();
