@@ -212,7 +212,8 @@ pub struct LoopFlags {
     /// Seed of weights, data order and augmentations (train.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Device: flex (CPU) or cuda[:N] (train.device).
+    /// Device: flex (CPU) or cuda[:N] (train.device); a comma-separated list (cuda:0,cuda:1)
+    /// trains data-parallel, the batch split evenly over the devices.
     #[arg(long)]
     pub device: Option<String>,
     /// Any config key, e.g. --set optim.weight_decay=1e-4 --set method.head_hidden=[256].

@@ -208,7 +208,9 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Run directory.
     pub out: PathBuf,
-    /// Compute device: `flex` (CPU) or `cuda` / `cuda:N` (with the `cuda` feature).
+    /// Compute device: `flex` (CPU) or `cuda` / `cuda:N` (with the `cuda` feature). A
+    /// comma-separated list trains data-parallel ([`crate::train::parallel`]); commands that
+    /// run on one device use the first.
     pub device: String,
     /// Start the encoder from these weights instead of a random draw: a pretext run
     /// directory or checkpoint, or a `.safetensors` file under PyTorch's names (`pretext

@@ -1,10 +1,33 @@
 //! Choosing the compute device from a name on the command line.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 use burn::prelude::Device;
 
-/// Parses `flex` (the pure-Rust CPU backend) or, with the `cuda` feature, `cuda` / `cuda:N`.
-pub fn parse(name: &str) -> Result<Device> {
+/// The first device of `names` (see [`parse_all`]): what commands that run on one device use
+/// when a run's `train.device` names several.
+pub fn parse(names: &str) -> Result<Device> {
+    let mut devices = parse_all(names)?;
+    Ok(devices.swap_remove(0))
+}
+
+/// Parses a comma-separated list of devices, each `flex` (the pure-Rust CPU backend) or, with
+/// the `cuda` feature, `cuda` / `cuda:N`: `cuda:0,cuda:1` trains data-parallel on two GPUs
+/// ([`crate::train::parallel`]). A device may not appear twice, except `flex`, whose replicas
+/// share the CPU (useful to check data parallelism without GPUs, no faster).
+pub fn parse_all(names: &str) -> Result<Vec<Device>> {
+    let mut devices = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        let device = parse_one(name)?;
+        ensure!(
+            name == "flex" || name == "cpu" || !devices.contains(&device),
+            "device `{name}` appears twice in `{names}`"
+        );
+        devices.push(device);
+    }
+    Ok(devices)
+}
+
+fn parse_one(name: &str) -> Result<Device> {
     match name {
         "flex" | "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
@@ -54,6 +77,15 @@ fn cuda_libraries() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether NCCL, which sums gradients across GPUs ([`crate::train::parallel`]), can be loaded.
+#[cfg(feature = "cuda")]
+pub fn nccl_loads() -> bool {
+    // SAFETY: as in `cuda_libraries`: NVIDIA's own library, loaded the way cudarc loads it.
+    ["libnccl.so.2", "libnccl.so"]
+        .iter()
+        .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
 }
 
 /// Runs `init` (which draws random weights) right after seeding the backend's generator with

@@ -207,6 +207,63 @@ fn accumulation_lr_scaling_and_the_knn_probe() {
     assert_eq!(rest.losses, whole.losses[1..].to_vec());
 }
 
+/// Data parallelism over two replicas (two `flex` devices, gradients summed on the host) takes
+/// exactly the steps of one device accumulating the two halves of each batch: same images in
+/// the same order, batch-norm statistics per half in both, summed gradients, and replicas
+/// that stay equal step after step (a replica that drifted would change the next losses). For
+/// a plain task (rotation) and for BYOL, whose after-step updates a target network on every
+/// replica.
+#[test]
+fn two_replicas_take_the_steps_of_one_device_accumulating_the_halves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 64, 20);
+    let byol = [
+        "method.name=byol",
+        "method.projector={hidden=[64], out=32}",
+        "method.predictor={hidden=[64], out=32}",
+    ];
+    for method in [&[][..], &byol[..]] {
+        let run = |name: &str, extra: &[&str]| {
+            let mut extra = extra.to_vec();
+            extra.extend(["train.checkpoint_every=0", "optim.momentum=0.9"]);
+            extra.extend(method);
+            train::pretrain(config(&data, &dir.path().join(name), &extra), quiet(false)).unwrap()
+        };
+        let name = method.first().copied().unwrap_or("rotation");
+        let parallel = run(&format!("{name}-parallel"), &["train.device=\"flex,flex\""]);
+        let accumulated = run(
+            &format!("{name}-accumulated"),
+            &["train.batch_size=8", "train.accumulate=2"],
+        );
+        assert_eq!(parallel.steps, 8);
+        assert_eq!(parallel.losses.len(), accumulated.losses.len());
+        for (step, (a, b)) in parallel.losses.iter().zip(&accumulated.losses).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{name} step {step}: {:?} vs {:?}",
+                parallel.losses,
+                accumulated.losses
+            );
+        }
+    }
+    // A batch that does not split evenly is refused before training starts.
+    let err = train::pretrain(
+        config(
+            &data,
+            &dir.path().join("uneven"),
+            &["train.device=\"flex,flex,flex\""],
+        ),
+        quiet(false),
+    )
+    .expect_err("16 images over 3 devices")
+    .to_string();
+    assert!(
+        err.contains("batch_size = 16") && err.contains("3 devices"),
+        "{err}"
+    );
+}
+
 /// `pretext export` writes the encoder under PyTorch's names; `train.init_encoder` starts a
 /// new run from such a file.
 #[test]

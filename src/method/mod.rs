@@ -92,8 +92,9 @@ pub trait Method: Sized + Send + Sync + 'static {
     type Config: Serialize + DeserializeOwned + Default + Clone + std::fmt::Debug;
     /// The modules the method trains besides the encoder.
     type Head: Module + burn::module::ModuleDisplay + std::fmt::Debug;
-    /// One image's worth of prepared inputs and labels, built on the CPU by the data loader.
-    type Sample: Send + 'static;
+    /// One image's worth of prepared inputs and labels, built on the CPU by the data loader
+    /// (and read by every device's replica when training data-parallel).
+    type Sample: Send + Sync + 'static;
 
     /// Builds the method from its options.
     fn new(config: Self::Config, context: &MethodContext) -> anyhow::Result<Self>;

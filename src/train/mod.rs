@@ -8,6 +8,7 @@
 
 pub mod collapse;
 pub mod optim;
+pub mod parallel;
 pub mod probe;
 pub mod progress;
 pub mod schedule;
@@ -266,9 +267,7 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
 /// after-step), over `steps` steps on one batch built once, after two untimed warm-up steps.
 fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSummary> {
     const WARMUP: u64 = 2;
-    let device = crate::device::parse(&r.config.train.device)?.autodiff();
-    let mut net = network(r, &device, None)?;
-    let mut optimizer = optim::build(&r.config.optim);
+    let mut replicas = replicas(r, None)?;
     let batch = batches(r, 0)?
         .next()
         .context("the data loader delivered no batch")??;
@@ -281,24 +280,8 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
             started = std::time::Instant::now();
             crate::kernels::profile::reset();
         }
-        let mut gradients = optim::NetworkGradients::default();
-        let (loss, _) = forward_backward(
-            r.method.as_ref(),
-            &net,
-            &samples,
-            &device,
-            1,
-            &mut gradients,
-        );
-        net = update(
-            r,
-            net,
-            gradients,
-            &mut optimizer,
-            r.config.optim.lr,
-            step + 1,
-            total,
-        );
+        let (loss, _) = replicas.forward_backward(r.method.as_ref(), &samples, 1)?;
+        update(r, &mut replicas, r.config.optim.lr, step + 1, total);
         losses.push(loss);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
@@ -313,43 +296,59 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
     })
 }
 
-/// Forward pass and backward pass of one batch: adds the gradients of the loss divided by
-/// `parts` (the batches of one optimiser step) to `gradients` and returns the undivided loss
-/// with the method's output. Reading the loss waits for the device, so the step is complete.
-fn forward_backward<M: Method>(
-    method: &M,
-    net: &Network<M::Head>,
-    samples: &[M::Sample],
-    device: &Device,
-    parts: u64,
-    gradients: &mut optim::NetworkGradients<M::Head>,
-) -> (f64, crate::method::StepOutput) {
-    let output = method.step(net, samples, device);
-    let value = f64::from(output.loss.clone().into_scalar::<f32>());
-    let scaled = output.loss.clone().div_scalar(parts as f64);
-    gradients.accumulate(net, scaled.backward());
-    (value, output)
+/// The run's network and optimiser on every device of `train.device` (weights and optimiser
+/// state from `saved` when resuming).
+fn replicas<M: Method>(
+    r: &Resolved<M>,
+    saved: Option<(&Checkpoint, &std::path::Path)>,
+) -> Result<parallel::Replicas<M::Head>> {
+    let devices: Vec<Device> = crate::device::parse_all(&r.config.train.device)?
+        .into_iter()
+        .map(Device::autodiff)
+        .collect();
+    let n = devices.len();
+    ensure!(
+        r.config.train.batch_size.is_multiple_of(n),
+        "train.batch_size = {} does not split evenly over the {n} devices of train.device = \"{}\"",
+        r.config.train.batch_size,
+        r.config.train.device
+    );
+    let net = network(r, &devices[0], saved)?;
+    let mut optimizer = optim::build(&r.config.optim);
+    if let Some((saved, path)) = saved {
+        optimizer = optimizer
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer.clone()))
+            .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", path.display()))?;
+    }
+    let replicas = parallel::Replicas::new(net, optimizer, &devices)?;
+    if n > 1 {
+        tracing::info!(
+            "data-parallel over {n} devices, {} images each per batch, gradients summed {:?}",
+            r.config.train.batch_size / n,
+            replicas.reduction()
+        );
+    }
+    Ok(replicas)
 }
 
 /// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`), then the
 /// method's after-step (e.g. BYOL's target update) for optimiser step `step` of `total`.
 fn update<M: Method>(
     r: &Resolved<M>,
-    net: Network<M::Head>,
-    gradients: optim::NetworkGradients<M::Head>,
-    optimizer: &mut burn::optim::ModuleOptimizer,
+    replicas: &mut parallel::Replicas<M::Head>,
     lr: f64,
     step: u64,
     total: u64,
-) -> Network<M::Head> {
-    let net = gradients.step(optimizer, net, lr, r.config.optim.encoder_lr_scale);
-    r.method.after_step(
-        net,
+) {
+    replicas.update(
+        r.method.as_ref(),
+        lr,
+        r.config.optim.encoder_lr_scale,
         Progress {
             step,
             total_steps: total,
         },
-    )
+    );
 }
 
 fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> {
@@ -384,20 +383,8 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         .with_context(|| format!("cannot create run directory {}", out.display()))?;
     write_atomic(&out.join("config.toml"), r.text.as_bytes())?;
 
-    let device = crate::device::parse(&config.train.device)?.autodiff();
-    let mut net = network(
-        &r,
-        &device,
-        previous.as_ref().map(|p| (p, ckpt_path.as_path())),
-    )?;
-    let mut optimizer = optim::build(&config.optim);
-    let mut step = 0;
-    if let Some(previous) = previous {
-        optimizer = optimizer
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(previous.optimizer))
-            .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", ckpt_path.display()))?;
-        step = previous.header.step;
-    }
+    let mut replicas = replicas(&r, previous.as_ref().map(|p| (p, ckpt_path.as_path())))?;
+    let mut step = previous.map_or(0, |p| p.header.step);
 
     let accumulate = config.train.accumulate.max(1) as u64;
     let batches_per_epoch = batches_per_epoch(&r)?;
@@ -449,7 +436,6 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     while step < end {
         // One optimiser step: the summed gradients of `accumulate` batches, each batch's loss
         // divided by the count so that the step equals one on the whole effective batch.
-        let mut gradients = optim::NetworkGradients::default();
         let (mut loss, mut epoch) = (0.0, 0);
         let mut last = None;
         for _ in 0..accumulate {
@@ -459,14 +445,8 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
                 .context("the data loader stopped before the last step")??;
             reporter.add_wait(waiting.elapsed());
             let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
-            let (value, output) = forward_backward(
-                r.method.as_ref(),
-                &net,
-                &samples,
-                &device,
-                accumulate,
-                &mut gradients,
-            );
+            let (value, output) =
+                replicas.forward_backward(r.method.as_ref(), &samples, accumulate)?;
             if !value.is_finite() {
                 bail!(
                     "loss became {value} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",
@@ -483,7 +463,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         };
         let lr = schedule.at(step);
         step += 1;
-        net = update(&r, net, gradients, &mut optimizer, lr, step, total);
+        update(&r, &mut replicas, lr, step, total);
         summary.losses.push(loss);
         let every = config.train.checkpoint_every;
         let checkpoint_due = step == end || (every > 0 && step % every == 0);
@@ -513,13 +493,14 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             }
         });
         if let (Some(probe), Some(line)) = (probe.as_ref().filter(|_| probe_due), line.as_mut()) {
-            let top1 = probe.knn_top1(&net.encoder, &r.input, &device)?;
+            let top1 = probe.knn_top1(&replicas.net().encoder, &r.input, replicas.device())?;
             line.extra.insert("knn_top1".into(), top1);
         }
         reporter.step(step, line.as_mut())?;
         if checkpoint_due {
-            save_checkpoint(&net, &optimizer, &ckpt_path, header(step))?;
-            save_picture(r.method.as_ref(), &net, &samples, &device, &out, step)?;
+            let (net, device) = (replicas.net(), replicas.device());
+            save_checkpoint(net, replicas.optimizer(), &ckpt_path, header(step))?;
+            save_picture(r.method.as_ref(), net, &samples, device, &out, step)?;
         }
     }
     reporter.finish();

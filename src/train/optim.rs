@@ -3,6 +3,7 @@
 use crate::config::{OptimConfig, OptimizerKind};
 use crate::encoder::Encoder;
 use crate::method::Network;
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::{Momentum, MomentumConfig, MomentumState};
 use burn::optim::{
@@ -131,6 +132,29 @@ impl<H: Module> NetworkGradients<H> {
         self.head.accumulate(&net.head, head);
     }
 
+    /// Adds `other`, the gradients of another replica of `net` (same parameters, another
+    /// device), moved to `device`: the gather half of data parallelism's all-reduce on the
+    /// host ([`super::parallel::Reduction::Host`]).
+    pub fn absorb(&mut self, net: &Network<H>, mut other: Self, device: &Device) {
+        let encoder = other.encoder.grads().to_device(device, &net.encoder);
+        let head = other.head.grads().to_device(device, &net.head);
+        self.encoder.accumulate(&net.encoder, encoder);
+        self.head.accumulate(&net.head, head);
+    }
+
+    /// A copy of these gradients on `device`, for `net`, the replica there: the broadcast half
+    /// of the all-reduce on the host.
+    pub fn copy_to(&mut self, net: &Network<H>, device: &Device) -> Self {
+        let mut copy = Self::default();
+        copy.encoder.accumulate(
+            &net.encoder,
+            copied(&mut self.encoder, &net.encoder, device),
+        );
+        copy.head
+            .accumulate(&net.head, copied(&mut self.head, &net.head, device));
+        copy
+    }
+
     /// One optimiser step: the head at `lr`, the encoder at `lr × encoder_lr_scale`.
     pub fn step(
         mut self,
@@ -145,10 +169,43 @@ impl<H: Module> NetworkGradients<H> {
     }
 }
 
+/// A copy on `device` of the gradients in `accumulator` (which keeps them) for the parameters
+/// of `module`.
+fn copied<M: Module>(
+    accumulator: &mut GradientsAccumulator<M>,
+    module: &M,
+    device: &Device,
+) -> GradientsParams {
+    let grads = accumulator.grads();
+    let mut copy = CopyGradients {
+        from: &grads,
+        to: GradientsParams::new(),
+        device,
+    };
+    module.visit(&mut copy);
+    let copy = copy.to;
+    accumulator.accumulate(module, grads);
+    copy
+}
+
+/// Registers in `to` a copy on `device` of each gradient of `from` a visited parameter has.
+struct CopyGradients<'a> {
+    from: &'a GradientsParams,
+    to: GradientsParams,
+    device: &'a Device,
+}
+
+impl ModuleVisitor for CopyGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.from.get::<D>(param.id) {
+            self.to.register(param.id, grad.to_device(self.device));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Param;
 
     #[derive(Module, Debug)]
     struct Scalar {
