@@ -643,6 +643,22 @@ fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
     let stdout = String::from_utf8_lossy(&ours.stdout);
     assert!(stdout.starts_with("training step: "), "{stdout}");
     assert!(share(&stdout, "convolution forward") > 0.0, "{stdout}");
+    // The convolutions' time by layer geometry: the ConvNet's first layer, 1 channel in at
+    // 28×28, with the rate of each of its three products.
+    let (_, layers) = stdout
+        .split_once("convolutions by layer geometry:")
+        .unwrap_or_else(|| panic!("no layer table in {stdout}"));
+    let first = layers
+        .lines()
+        .find(|l| l.trim_start().starts_with("3×3/1 1→") && l.contains(" 28×28"))
+        .unwrap_or_else(|| panic!("no first-layer row in {stdout}"));
+    let rates: Vec<&str> = first
+        .split('%')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(rates.len(), 3, "{first}");
     assert!(!out_dir.exists(), "a measurement writes nothing");
 
     let burn = std::process::Command::new(env!("CARGO_BIN_EXE_pretext"))
@@ -655,6 +671,7 @@ fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
     let stdout = String::from_utf8_lossy(&burn.stdout);
     assert_eq!(share(&stdout, "convolution forward"), 0.0, "{stdout}");
     assert_eq!(share(&stdout, "everything else (burn)"), 100.0, "{stdout}");
+    assert!(!stdout.contains("by layer geometry"), "{stdout}");
 }
 
 #[cfg(unix)]

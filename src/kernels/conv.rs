@@ -74,6 +74,19 @@ impl ConvShape {
         2 * (self.batch * self.c_out * self.k() * self.p()) as u64
     }
 
+    /// The geometry for people, as the step profile lists it: `3×3/1 64→64 8×8`, with
+    /// ` winograd` when the forward takes that route.
+    pub fn label(&self) -> String {
+        let route = match super::winograd::applies(self) {
+            true => " winograd",
+            false => "",
+        };
+        format!(
+            "{}×{}/{} {}→{} {}×{}{route}",
+            self.kh, self.kw, self.stride[0], self.c_in, self.c_out, self.h, self.w
+        )
+    }
+
     fn image_in(&self) -> usize {
         self.c_in * self.h * self.w
     }

@@ -217,9 +217,12 @@ impl Kernels for Flex {
         padding: [usize; 2],
     ) -> FlexTensor {
         let shape = conv_shape(&x, &weight, stride, padding);
-        let y = profile::time(Kernel::ConvForward, shape.flops(), || {
-            conv::forward(&shape, &values(&x), &values(&weight))
-        });
+        let y = profile::time(
+            Kernel::ConvForward,
+            shape.flops(),
+            Some(shape.label()),
+            || conv::forward(&shape, &values(&x), &values(&weight)),
+        );
         flex_tensor(y, [shape.batch, shape.c_out, shape.h_out(), shape.w_out()])
     }
 
@@ -246,7 +249,7 @@ fn norm_forward(
 ) -> (FlexTensor, Vec<ChannelStats>) {
     let dims = dims4(x);
     let shape = norm_shape(dims);
-    profile::time(Kernel::NormForward, 0, || {
+    profile::time(Kernel::NormForward, 0, None, || {
         let x = values(x);
         let stats = batch_norm::statistics(&shape, &x, epsilon);
         let y = batch_norm::forward(&shape, &x, &stats, &values(gamma), &values(beta), relu);
@@ -284,15 +287,21 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let shape = conv_shape(&x, &weight, stride, padding);
         let dy = values(&dy);
         if let Some(node) = node_x {
-            let dx = profile::time(Kernel::ConvInputGrad, shape.flops(), || {
-                conv::backward_input(&shape, &dy, &values(&weight))
-            });
+            let dx = profile::time(
+                Kernel::ConvInputGrad,
+                shape.flops(),
+                Some(shape.label()),
+                || conv::backward_input(&shape, &dy, &values(&weight)),
+            );
             grads.register::<Flex>(node.id, flex_tensor(dx, dims4(&x)));
         }
         if let Some(node) = node_weight {
-            let dw = profile::time(Kernel::ConvWeightGrad, shape.flops(), || {
-                conv::backward_weight(&shape, &values(&x), &dy)
-            });
+            let dw = profile::time(
+                Kernel::ConvWeightGrad,
+                shape.flops(),
+                Some(shape.label()),
+                || conv::backward_weight(&shape, &values(&x), &dy),
+            );
             grads.register::<Flex>(node.id, flex_tensor(dw, dims4(&weight)));
         }
     }
@@ -319,7 +328,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x, y, stats, gamma) = ops.state;
         let dims = dims4(&x);
         let y = y.as_ref().map(values);
-        let (dx, d_gamma, d_beta) = profile::time(Kernel::NormBackward, 0, || {
+        let (dx, d_gamma, d_beta) = profile::time(Kernel::NormBackward, 0, None, || {
             batch_norm::backward(
                 &norm_shape(dims),
                 &values(&x),

@@ -58,13 +58,29 @@ pub struct Total {
     pub flops: u64,
 }
 
+/// Per layer geometry (a label such as `3×3/1 64→64 8×8 winograd`): time and operations of
+/// each kernel, for the layer table of `pretrain --compute-only`.
+type Layers = std::collections::BTreeMap<(String, usize), (Duration, u64)>;
+
+static LAYERS: std::sync::Mutex<Layers> = std::sync::Mutex::new(Layers::new());
+
 /// Runs `f`, a call of `kernel` doing `flops` floating-point operations, adding its
-/// wall-clock time and operations to the kernel's totals.
-pub fn time<R>(kernel: Kernel, flops: u64, f: impl FnOnce() -> R) -> R {
+/// wall-clock time and operations to the kernel's totals, and to those of `layer` (a label
+/// of the call's geometry) when given.
+pub fn time<R>(kernel: Kernel, flops: u64, layer: Option<String>, f: impl FnOnce() -> R) -> R {
     let start = Instant::now();
     let result = f();
-    NANOS[kernel as usize].fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    NANOS[kernel as usize].fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     FLOPS[kernel as usize].fetch_add(flops, Ordering::Relaxed);
+    if let Some(layer) = layer {
+        let mut layers = LAYERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = layers.entry((layer, kernel as usize)).or_default();
+        entry.0 += elapsed;
+        entry.1 += flops;
+    }
     result
 }
 
@@ -74,6 +90,74 @@ pub fn reset() {
         .iter()
         .chain(&FLOPS)
         .for_each(|n| n.store(0, Ordering::Relaxed));
+    LAYERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+}
+
+/// What one layer geometry cost since the last [`reset`], summed over the layers that share
+/// it and over the kernels of its row.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// The geometry, e.g. `3×3/1 64→64 8×8 winograd`.
+    pub label: String,
+    /// Time in each of [`Kernel::ALL`]'s kernels, in that order.
+    pub time: [Duration; 5],
+    /// Operations in each kernel.
+    pub flops: [u64; 5],
+}
+
+/// Every layer geometry timed since the last [`reset`], the most expensive first.
+pub fn layers() -> Vec<Layer> {
+    let recorded = LAYERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut layers: Vec<Layer> = Vec::new();
+    for ((label, kernel), (time, flops)) in recorded {
+        if layers.last().is_none_or(|l| l.label != label) {
+            layers.push(Layer {
+                label,
+                time: [Duration::ZERO; 5],
+                flops: [0; 5],
+            });
+        }
+        if let Some(layer) = layers.last_mut() {
+            layer.time[kernel] += time;
+            layer.flops[kernel] += flops;
+        }
+    }
+    layers.sort_by_key(|l| std::cmp::Reverse(l.time.iter().sum::<Duration>()));
+    layers
+}
+
+/// A table of [`layers`]: per geometry, its share of `step_seconds` and the GFLOP/s of its
+/// forward, input-gradient and weight-gradient products.
+pub fn layer_report(layers: &[Layer], step_seconds: f64) -> String {
+    let total = step_seconds.max(1e-9);
+    let mut text = format!(
+        "  {:<34} {:>7} {:>9} {:>9} {:>9}\n",
+        "layer (kernel/stride, channels, input)", "share", "fwd GF/s", "dx GF/s", "dw GF/s"
+    );
+    for layer in layers {
+        let share = 100.0 * layer.time.iter().sum::<Duration>().as_secs_f64() / total;
+        let rate = |k: Kernel| match layer.flops[k as usize] {
+            0 => "-".to_string(),
+            n => format!(
+                "{:.0}",
+                n as f64 / layer.time[k as usize].as_secs_f64().max(1e-9) / 1e9
+            ),
+        };
+        text += &format!(
+            "  {:<34} {share:6.1}% {:>9} {:>9} {:>9}\n",
+            layer.label,
+            rate(Kernel::ConvForward),
+            rate(Kernel::ConvInputGrad),
+            rate(Kernel::ConvWeightGrad)
+        );
+    }
+    text
 }
 
 /// The totals since the last [`reset`].

@@ -70,6 +70,8 @@ pub struct RunSummary {
     /// With `--compute-only`: what each of pretext's kernels did in the timed steps (the
     /// rest of [`RunSummary::step_seconds`] is burn's own work). Empty otherwise.
     pub kernels: Vec<crate::kernels::profile::Total>,
+    /// With `--compute-only`: the convolutions' time per layer geometry. Empty otherwise.
+    pub layers: Vec<crate::kernels::profile::Layer>,
     /// With `--compute-only`: wall-clock seconds of the timed steps.
     pub step_seconds: f64,
 }
@@ -259,6 +261,7 @@ fn pipeline_throughput<M: Method>(r: &Resolved<M>, count: u64) -> Result<RunSumm
         images_per_sec: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
         train_images: r.source.len(),
         kernels: Vec::new(),
+        layers: Vec::new(),
         step_seconds: 0.0,
     })
 }
@@ -292,6 +295,7 @@ fn compute_throughput<M: Method>(r: &Resolved<M>, steps: u64) -> Result<RunSumma
         losses,
         train_images: r.source.len(),
         kernels: crate::kernels::profile::totals(),
+        layers: crate::kernels::profile::layers(),
         step_seconds: elapsed,
     })
 }
@@ -415,6 +419,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         images_per_sec: 0.0,
         train_images: r.source.len(),
         kernels: Vec::new(),
+        layers: Vec::new(),
         step_seconds: 0.0,
     };
     if step >= end {
