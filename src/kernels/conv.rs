@@ -321,7 +321,7 @@ fn scatter(src: &[f32], images: &mut [f32], rows: usize, p: usize) {
 /// contiguous; returns `N × C_out × H_out × W_out`.
 ///
 /// 3×3 stride-1 convolutions with padding 1 (most of a ResNet's) go through Winograd's
-/// F(2×2, 3×3) ([`winograd`](super::winograd)); the others through [`direct_forward`].
+/// F(4×4, 3×3) ([`winograd`](super::winograd)); the others through [`direct_forward`].
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     match super::winograd::applies(shape) {
         true => super::winograd::forward(shape, x, weight),

@@ -1,31 +1,53 @@
-//! 3×3 stride-1 convolution with padding 1 by Winograd's minimal filtering F(2×2, 3×3)
-//! (Lavin & Gray 2016, "Fast algorithms for convolutional neural networks", §4).
+//! 3×3 stride-1 convolution with padding 1 by Winograd's minimal filtering F(4×4, 3×3)
+//! (Lavin & Gray 2016, "Fast algorithms for convolutional neural networks", §4 and §5).
 //!
-//! The output is cut into 2×2 tiles, each computed from a 4×4 input tile `d` and the 3×3
+//! The output is cut into 4×4 tiles, each computed from a 6×6 input tile `d` and the 3×3
 //! kernel `g` as `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. Summed over input channels, the
-//! element-wise product becomes, for each of the 16 tile positions ξ, one matrix product
+//! element-wise product becomes, for each of the 36 tile positions ξ, one matrix product
 //! `M_ξ = U_ξ · V_ξ` (`C_out × C_in` transformed kernels by `C_in × tiles` transformed
-//! inputs): 16·C_in multiply-adds per output tile of four pixels instead of 36·C_in, 2.25×
-//! fewer than the direct product, for transforms that read and write each value a few times.
-//! It serves the forward pass and, through the flipped-kernel form of
+//! inputs): 36·C_in multiply-adds per output tile of sixteen pixels instead of 144·C_in, 4×
+//! fewer than the direct product, for transforms that read and write each value a few times
+//! (2.25 transformed values per output pixel, where F(2×2, 3×3) needs 4). It serves the
+//! forward pass and, through the flipped-kernel form of
 //! [`conv::backward_input`](super::conv::backward_input), the input gradient.
+//!
+//! The matrices (Lavin & Gray, §5, interpolation points 0, ±1, ±2):
+//!
+//! ```text
+//! Bᵀ = [ 4  0 −5  0  1  0 ]    G = [  1/4     0     0  ]    Aᵀ = [ 1  1  1  1  1  0 ]
+//!      [ 0 −4 −4  1  1  0 ]        [ −1/6  −1/6  −1/6 ]         [ 0  1 −1  2 −2  0 ]
+//!      [ 0  4 −4 −1  1  0 ]        [ −1/6   1/6  −1/6 ]         [ 0  1  1  4  4  0 ]
+//!      [ 0 −2 −1  2  1  0 ]        [ 1/24  1/12   1/6 ]         [ 0  1 −1  8 −8  1 ]
+//!      [ 0  2 −1 −2  1  0 ]        [ 1/24 −1/12   1/6 ]
+//!      [ 0  4  0 −5  0  1 ]        [   0     0     1  ]
+//! ```
 
 use super::conv::{ConvShape, images_per_task};
 use super::matmul::{MatRef, matmul};
 use rayon::prelude::*;
 
-/// Tile positions: 4×4.
-const XI: usize = 16;
+/// Output pixels per tile side.
+const M: usize = 4;
 
-/// Columns (tiles) each of the 16 products should have: a thread's images are grouped until
-/// they reach it. On ResNet-18 at 32 px, 512 and 1024 ran alike, 2048 slower (more memory
-/// per thread) and 256 slower still.
-const COLUMNS: usize = 512;
+/// Input pixels per tile side: `M + 2` for a 3×3 kernel.
+const ALPHA: usize = 6;
 
-/// Whether the convolution is one this module computes: 3×3, stride 1, padding 1, and wide
-/// enough to gain from it.
+/// Tile positions: 6×6.
+const XI: usize = ALPHA * ALPHA;
+
+/// Rows (tiles) each of the 36 products should have: a thread's images are grouped until
+/// they reach it. On the narrow ResNet-18 (widths 16–128) at 2 threads, 64 and 256 ran
+/// alike and 1024 slower (the transformed inputs and outputs of a group leave the cache).
+const COLUMNS: usize = 256;
+
+/// Whether the convolution is one this module computes: 3×3, stride 1, padding 1, wide
+/// enough to gain from it, and a map that the 4×4 tiles cover without computing more than
+/// twice its pixels (a 2×2 map would cost a whole tile, 16 pixels, for 4).
 pub fn applies(shape: &ConvShape) -> bool {
-    fits(shape) && shape.c_in.min(shape.c_out) >= MIN_CHANNELS
+    let tiles = Tiles::of(shape);
+    fits(shape)
+        && shape.c_in.min(shape.c_out) >= MIN_CHANNELS
+        && tiles.count() * M * M <= 2 * shape.h * shape.w
 }
 
 /// 3×3, stride 1, padding 1: the geometry [`forward`] computes.
@@ -33,34 +55,81 @@ fn fits(shape: &ConvShape) -> bool {
     shape.kh == 3 && shape.kw == 3 && shape.stride == [1, 1] && shape.padding == [1, 1]
 }
 
-/// Fewer channels than this on either side make the 16 products too small to pay for the
-/// transforms. Measured at 2 threads: 32 made the small ConvNet about 4 % faster but the
-/// narrow ResNet-18 (widths 16–128) about 3 % slower; 16 slowed the narrow ResNet more.
-const MIN_CHANNELS: usize = 64;
+/// Fewer channels than this on either side make the 36 products too small to pay for the
+/// transforms: on the narrow ResNet-18, its 16-channel layers ran at 80–90 effective
+/// GFLOP/s with them and 95–100 without, its 32-channel ones 130–165 with and 120–130
+/// without.
+const MIN_CHANNELS: usize = 32;
 
-/// The kernels transformed, `U_ξ = (G g Gᵀ)_ξ`, as 16 matrices `C_out × C_in`, with
-/// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`.
+/// `G g` for one column `g` of a kernel (see the module's matrices).
+#[inline(always)]
+fn kernel_column([g0, g1, g2]: [f32; 3]) -> [f32; ALPHA] {
+    // Products by the reciprocals: a division costs several times a product, and this runs
+    // 27 times for each 3×3 kernel of every call.
+    const SIXTH: f32 = 1.0 / 6.0;
+    let (sum, odd) = (g0 + g2, g0 * (1.0 / 24.0) + g2 * SIXTH);
+    [
+        g0 * 0.25,
+        -(sum + g1) * SIXTH,
+        -(sum - g1) * SIXTH,
+        odd + g1 * (1.0 / 12.0),
+        odd - g1 * (1.0 / 12.0),
+        g2,
+    ]
+}
+
+/// `Bᵀ d` for one column `d` of an input tile.
+#[inline(always)]
+fn input_column([d0, d1, d2, d3, d4, d5]: [f32; ALPHA]) -> [f32; ALPHA] {
+    let (a, b) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+    let (c, e) = (d4 - d2, 2.0 * (d3 - d1));
+    [
+        4.0 * d0 - 5.0 * d2 + d4,
+        a + b,
+        a - b,
+        c + e,
+        c - e,
+        4.0 * d1 - 5.0 * d3 + d5,
+    ]
+}
+
+/// `Aᵀ m` for one column `m` of a transformed output tile.
+#[inline(always)]
+fn output_column([m0, m1, m2, m3, m4, m5]: [f32; ALPHA]) -> [f32; M] {
+    let (p1, n1, p2, n2) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+    [
+        m0 + p1 + p2,
+        n1 + 2.0 * n2,
+        p1 + 4.0 * p2,
+        n1 + 8.0 * n2 + m5,
+    ]
+}
+
+/// The kernels transformed, `U_ξ = (G g Gᵀ)_ξ`, laid out `[C_in][ξ][C_out]`: row `i` of
+/// the `C_in × C_out` matrix `U_ξᵀ` (the right-hand side of product ξ) starts at
+/// `(i·36 + ξ)·C_out`. Each input channel's 36 rows are one contiguous block, computed on
+/// its own (in parallel); writing the 36 matrices one after the other instead scatters every
+/// kernel's values a whole matrix apart.
 fn transform_kernels(shape: &ConvShape, weight: &[f32]) -> Vec<f32> {
     let (c_out, c_in) = (shape.c_out, shape.c_in);
     let mut u = vec![0.0; XI * c_out * c_in];
-    for (oc, g) in weight.chunks_exact(9).enumerate() {
-        // G g: 4 × 3, column by column.
-        let mut t = [[0.0f32; 3]; 4];
-        for j in 0..3 {
-            let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j]);
-            t[0][j] = g0;
-            t[1][j] = 0.5 * (g0 + g1 + g2);
-            t[2][j] = 0.5 * (g0 - g1 + g2);
-            t[3][j] = g2;
-        }
-        // (G g) Gᵀ: 4 × 4.
-        for (i, [a, b, c]) in t.into_iter().enumerate() {
-            let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-            for (j, v) in row.into_iter().enumerate() {
-                u[(i * 4 + j) * c_out * c_in + oc] = v;
+    u.par_chunks_mut(XI * c_out)
+        .enumerate()
+        .for_each(|(i, block)| {
+            for o in 0..c_out {
+                let g = &weight[(o * c_in + i) * 9..][..9];
+                // G g: 6 × 3, column by column.
+                let columns: [[f32; ALPHA]; 3] =
+                    std::array::from_fn(|j| kernel_column([g[j], g[3 + j], g[6 + j]]));
+                // (G g) Gᵀ: 6 × 6, row r is G applied to row r of G g.
+                for r in 0..ALPHA {
+                    let row = kernel_column([columns[0][r], columns[1][r], columns[2][r]]);
+                    for (q, v) in row.into_iter().enumerate() {
+                        block[(r * ALPHA + q) * c_out + o] = v;
+                    }
+                }
             }
-        }
-    }
+        });
     u
 }
 
@@ -78,8 +147,8 @@ impl Tiles {
         Tiles {
             h: shape.h,
             w: shape.w,
-            rows: shape.h.div_ceil(2),
-            cols: shape.w.div_ceil(2),
+            rows: shape.h.div_ceil(M),
+            cols: shape.w.div_ceil(M),
         }
     }
 
@@ -91,6 +160,13 @@ impl Tiles {
 /// `y = conv(x, weight)` for a 3×3 stride-1 convolution with padding 1 (any widths; pretext
 /// calls it where it [`applies`]); the layouts of
 /// [`conv::forward`](super::conv::forward).
+///
+/// Each thread takes its share of the images in groups of [`COLUMNS`] tiles. An image is
+/// copied channels-last into a zero-bordered buffer, so that every transform works on
+/// vectors of channels (whatever the map's size); the transformed inputs of the group form
+/// 36 matrices `tiles × C_in`, each multiplied by its `C_in × C_out` transformed kernels, and
+/// the `tiles × C_out` results are transformed back channels-last, then copied to the
+/// image's channel-major output.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert!(
         fits(shape),
@@ -107,119 +183,152 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y.par_chunks_mut(per_task * c_out * plane)
         .zip(x.par_chunks(per_task * c_in * plane))
         .for_each(|(y, x)| {
-            let mut v = vec![0.0; XI * c_in * group * t];
-            let mut m = vec![0.0; XI * c_out * group * t];
-            let mut rows = Rows::new(&tiles);
+            let mut v = vec![0.0; XI * group * t * c_in];
+            let mut m = vec![0.0; XI * group * t * c_out];
+            let mut work = Work::new(&tiles, c_in.max(c_out));
             for (y, x) in y
                 .chunks_mut(group * c_out * plane)
                 .zip(x.chunks(group * c_in * plane))
             {
                 let n = x.len() / (c_in * plane) * t;
-                for (c, plane_in) in x.chunks_exact(plane).enumerate() {
-                    let (image, c) = (c / c_in, c % c_in);
-                    rows.transform_input(plane_in, &mut v, c * n + image * t, c_in * n);
+                for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
+                    work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
                 }
                 for xi in 0..XI {
-                    let u = MatRef::row_major(&u[xi * c_out * c_in..][..c_out * c_in], c_out, c_in);
-                    let v = MatRef::row_major(&v[xi * c_in * n..][..c_in * n], c_in, n);
-                    matmul(&mut m[xi * c_out * n..][..c_out * n], u, v, false);
+                    let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
+                    let u = MatRef {
+                        data: &u[xi * c_out..],
+                        rows: c_in,
+                        cols: c_out,
+                        row_stride: XI * c_out,
+                        col_stride: 1,
+                    };
+                    matmul(&mut m[xi * n * c_out..][..n * c_out], v, u, false);
                 }
-                for (o, plane_out) in y.chunks_exact_mut(plane).enumerate() {
-                    let (image, o) = (o / c_out, o % c_out);
-                    rows.transform_output(&m, o * n + image * t, c_out * n, plane_out);
+                for (image, y) in y.chunks_exact_mut(c_out * plane).enumerate() {
+                    work.transform_output(&m[..XI * n * c_out], c_out, image * t, n, y);
                 }
             }
         });
     y
 }
 
-/// The input and output transforms, one tile row at a time: applied to all the tiles of the
-/// row at once, so that each step is an element-wise
-/// operation on contiguous rows (which the compiler vectorises) rather than on one 4×4 tile.
-struct Rows {
+/// A thread's buffers for the transforms of one image at a time.
+struct Work {
     tiles: Tiles,
-    /// The plane with its zero border: `2·rows + 2` rows of `2·cols + 2`.
+    /// The image channels-last with its zero border: `4·rows + 2` rows of `4·cols + 2`
+    /// pixels of `C` values. Only the inside is ever written, so the border stays zero.
     padded: Vec<f32>,
-    /// `Bᵀ d` of a tile row (4 rows of `2·cols + 2`), or `Aᵀ m` (2 rows × 4 of `cols`).
-    t: Vec<f32>,
+    /// `Bᵀ d` of one tile (6×6 vectors of `C_in`), or `Aᵀ m` (4×6 vectors of `C_out`).
+    half: Vec<f32>,
+    /// One image's output channels-last (`H·W` pixels of `C_out`).
+    out: Vec<f32>,
 }
 
-impl Rows {
-    fn new(tiles: &Tiles) -> Self {
-        let wp = 2 * tiles.cols + 2;
-        Rows {
+impl Work {
+    fn new(tiles: &Tiles, channels: usize) -> Self {
+        let (hp, wp) = (M * tiles.rows + 2, M * tiles.cols + 2);
+        Work {
             tiles: *tiles,
-            padded: vec![0.0; (2 * tiles.rows + 2) * wp],
-            t: vec![0.0; 8 * wp],
+            padded: vec![0.0; hp * wp * channels],
+            half: vec![0.0; XI * channels],
+            out: vec![0.0; tiles.h * tiles.w * channels],
         }
     }
 
-    /// Writes `Bᵀ d B` of every tile of one channel's `plane`, with
-    /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`: value ξ of tile `k`
-    /// (row-major) goes to `v[base + ξ·stride + k]`. Only the inside of the padded plane is
-    /// ever written, so its border stays zero from one plane to the next.
-    fn transform_input(&mut self, plane: &[f32], v: &mut [f32], base: usize, stride: usize) {
-        let Tiles { w, rows, cols, .. } = self.tiles;
-        let wp = 2 * cols + 2;
-        for (y, line) in plane.chunks_exact(w).enumerate() {
-            self.padded[(y + 1) * wp + 1..][..w].copy_from_slice(line);
-        }
-        for ty in 0..rows {
-            let r = |i: usize| &self.padded[(2 * ty + i) * wp..][..wp];
-            let (t0, rest) = self.t.split_at_mut(wp);
-            let (t1, rest) = rest.split_at_mut(wp);
-            let (t2, t3) = rest.split_at_mut(wp);
-            for x in 0..wp {
-                let (d0, d1, d2, d3) = (r(0)[x], r(1)[x], r(2)[x], r(3)[x]);
-                t0[x] = d0 - d2;
-                t1[x] = d1 + d2;
-                t2[x] = d2 - d1;
-                t3[x] = d1 - d3;
-            }
-            for (a, t) in [&*t0, &*t1, &*t2, &*t3].into_iter().enumerate() {
-                let at = |b: usize| base + (4 * a + b) * stride + ty * cols;
-                for tx in 0..cols {
-                    let q = &t[2 * tx..][..4];
-                    v[at(0) + tx] = q[0] - q[2];
-                    v[at(1) + tx] = q[1] + q[2];
-                    v[at(2) + tx] = q[2] - q[1];
-                    v[at(3) + tx] = q[1] - q[3];
-                }
-            }
-        }
-    }
-
-    /// Writes `Aᵀ m A` of every tile into one channel's output `plane`, with
-    /// `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`, reading value ξ of tile `k` from
-    /// `m[base + ξ·stride + k]`; drops what lies past an odd edge.
-    fn transform_output(&mut self, m: &[f32], base: usize, stride: usize, plane: &mut [f32]) {
+    /// Writes `Bᵀ d B` of every tile of one image `x` (`C × H × W`): value ξ of its tile `k`
+    /// goes to row `first + k` of the `n × C` matrix ξ of `v`.
+    fn transform_input(&mut self, x: &[f32], c: usize, v: &mut [f32], first: usize, n: usize) {
         let Tiles { h, w, rows, cols } = self.tiles;
-        for ty in 0..rows {
-            let at = |a: usize, b: usize| &m[base + (4 * a + b) * stride + ty * cols..][..cols];
-            // z[r][b] = (Aᵀ m)[r][b] for every tile of the row.
-            let z = &mut self.t[..8 * cols];
-            for b in 0..4 {
-                let (m0, m1, m2, m3) = (at(0, b), at(1, b), at(2, b), at(3, b));
-                for tx in 0..cols {
-                    z[b * cols + tx] = m0[tx] + m1[tx] + m2[tx];
-                    z[(4 + b) * cols + tx] = m1[tx] - m2[tx] - m3[tx];
+        let wp = M * cols + 2;
+        let padded = &mut self.padded[..(M * rows + 2) * wp * c];
+        for (ch, plane) in x.chunks_exact(h * w).enumerate() {
+            for (py, line) in plane.chunks_exact(w).enumerate() {
+                let row = &mut padded[((py + 1) * wp + 1) * c..][..w * c];
+                for (pixel, &value) in row.chunks_exact_mut(c).zip(line) {
+                    pixel[ch] = value;
                 }
             }
-            for r in 0..2 {
-                let oy = 2 * ty + r;
-                if oy >= h {
-                    break;
-                }
-                let z = &z[4 * r * cols..][..4 * cols];
-                let line = &mut plane[oy * w..][..w];
-                for tx in 0..cols {
-                    let (z0, z1, z2, z3) =
-                        (z[tx], z[cols + tx], z[2 * cols + tx], z[3 * cols + tx]);
-                    line[2 * tx] = z0 + z1 + z2;
-                    if 2 * tx + 1 < w {
-                        line[2 * tx + 1] = z1 - z2 - z3;
+        }
+        let half = &mut self.half[..XI * c];
+        for ty in 0..rows {
+            for tx in 0..cols {
+                // Bᵀ d: row a of the tile's columns j, as vectors of channels.
+                for j in 0..ALPHA {
+                    let d: [&[f32]; ALPHA] = std::array::from_fn(|i| {
+                        &padded[((M * ty + i) * wp + M * tx + j) * c..][..c]
+                    });
+                    let (t0, rest) = half[j * ALPHA * c..][..ALPHA * c].split_at_mut(c);
+                    let (t1, rest) = rest.split_at_mut(c);
+                    let (t2, rest) = rest.split_at_mut(c);
+                    let (t3, rest) = rest.split_at_mut(c);
+                    let (t4, t5) = rest.split_at_mut(c);
+                    for k in 0..c {
+                        let [a0, a1, a2, a3, a4, a5] =
+                            input_column([d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k]]);
+                        (t0[k], t1[k], t2[k], t3[k], t4[k], t5[k]) = (a0, a1, a2, a3, a4, a5);
                     }
                 }
+                // (Bᵀ d) B: for each row a, combine the columns j.
+                let row = first + ty * cols + tx;
+                for a in 0..ALPHA {
+                    let t: [&[f32]; ALPHA] =
+                        std::array::from_fn(|j| &half[(j * ALPHA + a) * c..][..c]);
+                    let out: [usize; ALPHA] =
+                        std::array::from_fn(|b| ((ALPHA * a + b) * n + row) * c);
+                    for k in 0..c {
+                        let values =
+                            input_column([t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k]]);
+                        for (b, value) in values.into_iter().enumerate() {
+                            v[out[b] + k] = value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `Aᵀ m A` of every tile of one image into `y` (`C × H × W`), reading value ξ of
+    /// its tile `k` from row `first + k` of the `n × C` matrix ξ of `m`; drops what lies past
+    /// the map's edge.
+    fn transform_output(&mut self, m: &[f32], c: usize, first: usize, n: usize, y: &mut [f32]) {
+        let Tiles { h, w, rows, cols } = self.tiles;
+        let out = &mut self.out[..h * w * c];
+        let half = &mut self.half[..M * ALPHA * c];
+        for ty in 0..rows {
+            for tx in 0..cols {
+                let row = first + ty * cols + tx;
+                // Aᵀ m: for each column b, combine the rows a.
+                for b in 0..ALPHA {
+                    let q: [&[f32]; ALPHA] =
+                        std::array::from_fn(|a| &m[((ALPHA * a + b) * n + row) * c..][..c]);
+                    let (z0, rest) = half[b * M * c..][..M * c].split_at_mut(c);
+                    let (z1, rest) = rest.split_at_mut(c);
+                    let (z2, z3) = rest.split_at_mut(c);
+                    for k in 0..c {
+                        let [r0, r1, r2, r3] =
+                            output_column([q[0][k], q[1][k], q[2][k], q[3][k], q[4][k], q[5][k]]);
+                        (z0[k], z1[k], z2[k], z3[k]) = (r0, r1, r2, r3);
+                    }
+                }
+                // (Aᵀ m) A: for each output row r, combine the columns b.
+                for r in 0..M.min(h - M * ty) {
+                    let z: [&[f32]; ALPHA] = std::array::from_fn(|b| &half[(b * M + r) * c..][..c]);
+                    let pixels = M.min(w - M * tx);
+                    let line = &mut out[((M * ty + r) * w + M * tx) * c..][..pixels * c];
+                    for k in 0..c {
+                        let values =
+                            output_column([z[0][k], z[1][k], z[2][k], z[3][k], z[4][k], z[5][k]]);
+                        for (p, value) in values.into_iter().take(pixels).enumerate() {
+                            line[p * c + k] = value;
+                        }
+                    }
+                }
+            }
+        }
+        for (ch, plane) in y.chunks_exact_mut(h * w).enumerate() {
+            for (value, pixel) in plane.iter_mut().zip(out.chunks_exact(c)) {
+                *value = pixel[ch];
             }
         }
     }
@@ -242,6 +351,7 @@ mod tests {
             (3, 5, 2, 2, 3),
             (1, 1, 1, 3, 3),
             (2, 8, 8, 16, 16),
+            (3, 33, 20, 9, 6),
         ] {
             let shape = ConvShape {
                 batch,
@@ -265,10 +375,36 @@ mod tests {
     }
 
     #[test]
+    fn applies_where_the_tiles_and_the_products_pay() {
+        let shape = |c: usize, side: usize| ConvShape {
+            batch: 8,
+            c_in: c,
+            h: side,
+            w: side,
+            c_out: c,
+            kh: 3,
+            kw: 3,
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        assert!(applies(&shape(64, 8)));
+        assert!(applies(&shape(32, 4)), "one tile, exactly the map");
+        assert!(applies(&shape(512, 7)), "64 tile pixels for 49");
+        assert!(!applies(&shape(16, 32)), "too few channels");
+        assert!(!applies(&shape(512, 2)), "16 tile pixels for 4");
+        assert!(!applies(&shape(512, 5)), "64 tile pixels for 25");
+        let strided = ConvShape {
+            stride: [2, 2],
+            ..shape(64, 8)
+        };
+        assert!(!applies(&strided));
+    }
+
+    #[test]
     fn a_centre_tap_copies_and_a_corner_tap_shifts_by_hand() {
-        // A 4×4 image 0..16 (four tiles). The kernel that keeps its centre tap returns the
+        // A 4×4 image 0..16 (one tile). The kernel that keeps its centre tap returns the
         // image; the one that keeps its top-left tap returns it shifted one pixel down and
-        // right, zeros entering from the padding.
+        // right, zeros entering from the padding (up to rounding: G holds sixths).
         let shape = ConvShape {
             batch: 1,
             c_in: 1,
@@ -282,13 +418,13 @@ mod tests {
         };
         let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
         let tap = |i: usize| -> Vec<f32> { (0..9).map(|j| f32::from(u8::from(i == j))).collect() };
-        assert_eq!(forward(&shape, &x, &tap(4)), x);
+        assert_close(&forward(&shape, &x, &tap(4)), &x, &shape);
         let shifted = [
             0.0, 0.0, 0.0, 0.0, //
             0.0, 0.0, 1.0, 2.0, //
             0.0, 4.0, 5.0, 6.0, //
             0.0, 8.0, 9.0, 10.0,
         ];
-        assert_eq!(forward(&shape, &x, &tap(0)), shifted);
+        assert_close(&forward(&shape, &x, &tap(0)), &shifted, &shape);
     }
 }
