@@ -414,13 +414,23 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
 }
 
 /// The gradient of the weight, `C_out × C_in × k_h × k_w`, from the input `x` and the output
-/// gradient `dy`: each thread sums its groups' products into its own buffer, then the
-/// buffers are added.
+/// gradient `dy`: through Winograd's transforms where the forward takes them
+/// ([`winograd::backward_weight`](super::winograd::backward_weight)), otherwise each thread
+/// sums its groups' products into its own buffer, then the buffers are added.
 ///
-/// The sum is built transposed, `dWᵀ = Σ cols · dyᵀ` (`K × C_out`): `gemm` then streams the
+/// The direct sum is built transposed, `dWᵀ = Σ cols · dyᵀ` (`K × C_out`): `gemm` then streams the
 /// patch matrix as it lies and packs only the small `dy`, where the untransposed product
 /// would copy the whole patch matrix into its packed layout once more per image.
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    match super::winograd::applies(shape) {
+        true => super::winograd::backward_weight(shape, x, dy),
+        false => direct_backward_weight(shape, x, dy),
+    }
+}
+
+/// [`backward_weight`] as one matrix product per image or group of images, for every
+/// geometry.
+pub(super) fn direct_backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let size = shape.c_out * shape.k();
     shape.check(x.len(), size, dy.len());
     let per_task = images_per_task(shape.batch);

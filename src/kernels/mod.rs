@@ -474,7 +474,7 @@ mod tests {
             (8, 16, 9, 3, 2, 1),  // first block of a stage
             (8, 16, 9, 1, 2, 0),  // downsample
             (16, 4, 5, 1, 1, 0),  // bottleneck 1×1
-            (64, 64, 5, 3, 1, 1), // a stage's 3×3, wide enough for Winograd
+            (64, 64, 7, 3, 1, 1), // a stage's 3×3, wide enough for Winograd
         ] {
             // 5 images: groups that share one product, and a partial last group.
             agrees_with_burn(ConvShape {

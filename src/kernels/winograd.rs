@@ -9,7 +9,9 @@
 //! fewer than the direct product, for transforms that read and write each value a few times
 //! (2.25 transformed values per output pixel, where F(2×2, 3×3) needs 4). It serves the
 //! forward pass and, through the flipped-kernel form of
-//! [`conv::backward_input`](super::conv::backward_input), the input gradient.
+//! [`conv::backward_input`](super::conv::backward_input), the input gradient. The weight
+//! gradient is the same computation run backwards ([`backward_weight`]):
+//! `∂U_ξ = V_ξᵀ · ∂M_ξ` with `∂M = A ∂Y Aᵀ` per tile, then `∂g = Gᵀ ∂U G`.
 //!
 //! The matrices (Lavin & Gray, §5, interpolation points 0, ±1, ±2):
 //!
@@ -102,6 +104,28 @@ fn output_column([m0, m1, m2, m3, m4, m5]: [f32; ALPHA]) -> [f32; M] {
         n1 + 2.0 * n2,
         p1 + 4.0 * p2,
         n1 + 8.0 * n2 + m5,
+    ]
+}
+
+/// `A y` for one column `y` of an output-gradient tile: the adjoint of [`output_column`].
+#[inline(always)]
+fn output_adjoint([y0, y1, y2, y3]: [f32; M]) -> [f32; ALPHA] {
+    let (p0, p1) = (y0 + y2, y1 + y3);
+    let (q0, q1) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+    [y0, p0 + p1, p0 - p1, q0 + q1, q0 - q1, y3]
+}
+
+/// `Gᵀ u` for one column `u` of a transformed kernel's gradient: the adjoint of
+/// [`kernel_column`].
+#[inline(always)]
+fn kernel_adjoint([u0, u1, u2, u3, u4, u5]: [f32; ALPHA]) -> [f32; 3] {
+    const SIXTH: f32 = 1.0 / 6.0;
+    let (p, n) = (u1 + u2, u1 - u2);
+    let (pp, nn) = (u3 + u4, u3 - u4);
+    [
+        u0 * 0.25 - p * SIXTH + pp * (1.0 / 24.0),
+        -n * SIXTH + nn * (1.0 / 12.0),
+        -p * SIXTH + pp * SIXTH + u5,
     ]
 }
 
@@ -213,6 +237,84 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y
 }
 
+/// The gradient of the weight, `C_out × C_in × 3 × 3`, of a convolution [`forward`]
+/// computes, from the input `x` and the output gradient `dy`: the forward's products run
+/// backwards. Each thread sums `∂U_ξ = Σ V_ξᵀ · ∂M_ξ` over its groups of images (the inputs
+/// transformed as in the forward, `∂M = A ∂Y Aᵀ` for each output tile); the threads' sums
+/// are added, and each kernel's gradient is `Gᵀ ∂U G`.
+pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert!(
+        fits(shape),
+        "not a 3×3 stride-1 padding-1 convolution: {shape:?}"
+    );
+    let (c_in, c_out, plane) = (shape.c_in, shape.c_out, shape.h * shape.w);
+    let size = c_in * c_out;
+    shape.check(x.len(), size * 9, dy.len());
+    let tiles = Tiles::of(shape);
+    let t = tiles.count();
+    let per_task = images_per_task(shape.batch);
+    let group = COLUMNS.div_ceil(t).clamp(1, per_task);
+    let du = x
+        .par_chunks(per_task * c_in * plane)
+        .zip(dy.par_chunks(per_task * c_out * plane))
+        .map(|(x, dy)| {
+            let mut du = vec![0.0; XI * size];
+            let mut v = vec![0.0; XI * group * t * c_in];
+            let mut dm = vec![0.0; XI * group * t * c_out];
+            let mut work = Work::new(&tiles, c_in.max(c_out));
+            for (x, dy) in x
+                .chunks(group * c_in * plane)
+                .zip(dy.chunks(group * c_out * plane))
+            {
+                let n = x.len() / (c_in * plane) * t;
+                for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
+                    work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
+                }
+                for (image, dy) in dy.chunks_exact(c_out * plane).enumerate() {
+                    work.transform_gradient(dy, c_out, &mut dm[..XI * n * c_out], image * t, n);
+                }
+                for xi in 0..XI {
+                    let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
+                    let dm = MatRef::row_major(&dm[xi * n * c_out..][..n * c_out], n, c_out);
+                    matmul(&mut du[xi * size..][..size], v.t(), dm, true);
+                }
+            }
+            du
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0.0; XI * size]);
+    // ∂g = Gᵀ ∂U G for each kernel, input channel by input channel (reading the 36 matrices
+    // in order), into `[C_in][C_out][3×3]`, then transposed to the weight's layout.
+    let mut transposed = vec![0.0; size * 9];
+    transposed
+        .par_chunks_mut(c_out * 9)
+        .enumerate()
+        .for_each(|(i, kernels)| {
+            for (o, dg) in kernels.chunks_exact_mut(9).enumerate() {
+                let at = |xi: usize| du[xi * size + i * c_out + o];
+                // Gᵀ ∂U: 3 × 6, column by column.
+                let columns: [[f32; 3]; ALPHA] = std::array::from_fn(|q| {
+                    kernel_adjoint(std::array::from_fn(|r| at(r * ALPHA + q)))
+                });
+                // (Gᵀ ∂U) G: row j combines the columns.
+                for j in 0..3 {
+                    let row = kernel_adjoint(std::array::from_fn(|q| columns[q][j]));
+                    dg[j * 3..][..3].copy_from_slice(&row);
+                }
+            }
+        });
+    let mut dw = vec![0.0; size * 9];
+    for (o, kernels) in dw.chunks_exact_mut(c_in * 9).enumerate() {
+        for (i, dg) in kernels.chunks_exact_mut(9).enumerate() {
+            dg.copy_from_slice(&transposed[(i * c_out + o) * 9..][..9]);
+        }
+    }
+    dw
+}
+
 /// A thread's buffers for the transforms of one image at a time.
 struct Work {
     tiles: Tiles,
@@ -223,6 +325,10 @@ struct Work {
     half: Vec<f32>,
     /// One image's output channels-last (`H·W` pixels of `C_out`).
     out: Vec<f32>,
+    /// One image's output gradient channels-last, zero past the map's edge up to whole
+    /// tiles (`4·rows × 4·cols` pixels of `C_out`); allocated by the first
+    /// [`Work::transform_gradient`].
+    grad: Vec<f32>,
 }
 
 impl Work {
@@ -233,6 +339,7 @@ impl Work {
             padded: vec![0.0; hp * wp * channels],
             half: vec![0.0; XI * channels],
             out: vec![0.0; tiles.h * tiles.w * channels],
+            grad: Vec::new(),
         }
     }
 
@@ -281,6 +388,54 @@ impl Work {
                             input_column([t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k]]);
                         for (b, value) in values.into_iter().enumerate() {
                             v[out[b] + k] = value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `A ∂Y Aᵀ` of every output tile of one image's gradient `dy` (`C × H × W`):
+    /// value ξ of its tile `k` goes to row `first + k` of the `n × C` matrix ξ of `dm`.
+    fn transform_gradient(&mut self, dy: &[f32], c: usize, dm: &mut [f32], first: usize, n: usize) {
+        let Tiles { h, w, rows, cols } = self.tiles;
+        let wg = M * cols;
+        if self.grad.len() < M * rows * wg * c {
+            self.grad = vec![0.0; M * rows * wg * c];
+        }
+        let grad = &mut self.grad[..M * rows * wg * c];
+        for (ch, plane) in dy.chunks_exact(h * w).enumerate() {
+            for (py, line) in plane.chunks_exact(w).enumerate() {
+                let row = &mut grad[py * wg * c..][..w * c];
+                for (pixel, &value) in row.chunks_exact_mut(c).zip(line) {
+                    pixel[ch] = value;
+                }
+            }
+        }
+        let half = &mut self.half[..ALPHA * M * c];
+        for ty in 0..rows {
+            for tx in 0..cols {
+                // A ∂Y: for each column j of the tile, combine its 4 rows.
+                for j in 0..M {
+                    let d: [&[f32]; M] =
+                        std::array::from_fn(|r| &grad[((M * ty + r) * wg + M * tx + j) * c..][..c]);
+                    for k in 0..c {
+                        let values = output_adjoint([d[0][k], d[1][k], d[2][k], d[3][k]]);
+                        for (a, value) in values.into_iter().enumerate() {
+                            half[(a * M + j) * c + k] = value;
+                        }
+                    }
+                }
+                // (A ∂Y) Aᵀ: for each row a, combine its 4 columns.
+                let row = first + ty * cols + tx;
+                for a in 0..ALPHA {
+                    let t: [&[f32]; M] = std::array::from_fn(|j| &half[(a * M + j) * c..][..c]);
+                    let out: [usize; ALPHA] =
+                        std::array::from_fn(|b| ((ALPHA * a + b) * n + row) * c);
+                    for k in 0..c {
+                        let values = output_adjoint([t[0][k], t[1][k], t[2][k], t[3][k]]);
+                        for (b, value) in values.into_iter().enumerate() {
+                            dm[out[b] + k] = value;
                         }
                     }
                 }
@@ -371,6 +526,40 @@ mod tests {
                 &direct_forward(&shape, &x, &weight),
                 &shape,
             );
+        }
+    }
+
+    #[test]
+    fn the_weight_gradient_agrees_with_the_direct_product() {
+        use super::super::conv::direct_backward_weight;
+        for (batch, c_in, c_out, h, w) in [
+            (5, 3, 4, 7, 5),
+            (2, 2, 3, 1, 1),
+            (5, 4, 6, 4, 4),
+            (2, 8, 8, 16, 16),
+            (3, 33, 20, 9, 6),
+        ] {
+            let shape = ConvShape {
+                batch,
+                c_in,
+                h,
+                w,
+                c_out,
+                kh: 3,
+                kw: 3,
+                stride: [1, 1],
+                padding: [1, 1],
+            };
+            let x = ramp(batch * c_in * h * w, 0.1);
+            let dy = ramp(batch * c_out * h * w, 0.07);
+            let (got, want) = (
+                backward_weight(&shape, &x, &dy),
+                direct_backward_weight(&shape, &x, &dy),
+            );
+            let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * scale, "{shape:?}: {g} vs {w}");
+            }
         }
     }
 
