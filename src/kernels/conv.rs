@@ -376,16 +376,20 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
             ..*shape
         };
         shape.check(shape.batch * shape.image_in(), weight.len(), dy.len());
-        // W'[ci, co, i, j] = W[co, ci, k_h − 1 − i, k_w − 1 − j]
+        // W'[ci, co, i, j] = W[co, ci, k_h − 1 − i, k_w − 1 − j], one input channel's kernels
+        // per task (7 ms on one thread for 512 × 512 kernels).
+        let size = kh * kw;
         let mut w = vec![0.0; weight.len()];
-        for (o, kernels) in weight.chunks_exact(shape.k()).enumerate() {
-            for (c, kernel) in kernels.chunks_exact(kh * kw).enumerate() {
-                let dst = &mut w[(c * shape.c_out + o) * kh * kw..][..kh * kw];
-                dst.iter_mut()
-                    .zip(kernel.iter().rev())
-                    .for_each(|(d, s)| *d = *s);
-            }
-        }
+        w.par_chunks_mut((shape.c_out * size).max(1))
+            .enumerate()
+            .for_each(|(c, kernels)| {
+                for (o, dst) in kernels.chunks_exact_mut(size).enumerate() {
+                    let kernel = &weight[(o * shape.c_in + c) * size..][..size];
+                    dst.iter_mut()
+                        .zip(kernel.iter().rev())
+                        .for_each(|(d, s)| *d = *s);
+                }
+            });
         return forward(&flipped, dy, &w);
     }
     let mut dx = vec![0.0; shape.batch * shape.image_in()];
