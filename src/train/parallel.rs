@@ -274,3 +274,22 @@ impl burn::module::ModuleMapper for MarkDistributed {
         burn::module::Param::from_mapped_value(id, tensor.set_distributed(id), mapper)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One device sums nothing; CPU replicas sum on the host (flex has no collective).
+    #[test]
+    fn the_reduction_follows_the_devices() {
+        let flex = Device::flex().autodiff();
+        assert_eq!(
+            Reduction::for_devices(std::slice::from_ref(&flex)),
+            Reduction::Single
+        );
+        assert_eq!(
+            Reduction::for_devices(&[flex.clone(), flex]),
+            Reduction::Host
+        );
+    }
+}
