@@ -680,15 +680,9 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         Some(train::Measure::Compute(_)) => {
             println!("training step: {:.1} images/s", summary.images_per_sec);
-            let profile = crate::kernels::profile::report(&summary.kernels, summary.step_seconds);
-            print!("{profile}");
-            if !summary.layers.is_empty() {
-                println!("convolutions by layer geometry:");
-                print!(
-                    "{}",
-                    crate::kernels::profile::layer_report(&summary.layers, summary.step_seconds)
-                );
-            }
+            use crate::kernels::profile::{layer_report, report};
+            print!("{}", report(&summary.kernels, summary.step_seconds));
+            print!("{}", layer_report(&summary.layers, summary.step_seconds));
             return Ok(());
         }
         None => {}

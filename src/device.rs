@@ -55,13 +55,6 @@ fn parse_one(name: &str) -> Result<Device> {
 /// runtime, with a page of candidate file names.
 #[cfg(feature = "cuda")]
 fn cuda_libraries() -> Result<()> {
-    // SAFETY: loading runs the libraries' initialisers; these are the driver's and the CUDA
-    // toolkit's own libraries, which the CUDA runtime loads the same way a moment later.
-    let loads = |names: &[&str]| {
-        names
-            .iter()
-            .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
-    };
     if cfg!(target_os = "linux") {
         if !loads(&["libcuda.so.1", "libcuda.so"]) {
             bail!(
@@ -82,8 +75,15 @@ fn cuda_libraries() -> Result<()> {
 /// Whether NCCL, which sums gradients across GPUs ([`crate::train::parallel`]), can be loaded.
 #[cfg(feature = "cuda")]
 pub fn nccl_loads() -> bool {
-    // SAFETY: as in `cuda_libraries`: NVIDIA's own library, loaded the way cudarc loads it.
-    ["libnccl.so.2", "libnccl.so"]
+    loads(&["libnccl.so.2", "libnccl.so"])
+}
+
+/// Whether one of the shared libraries `names` loads.
+#[cfg(feature = "cuda")]
+fn loads(names: &[&str]) -> bool {
+    // SAFETY: loading runs a library's initialisers; these are NVIDIA's own libraries (driver,
+    // NVRTC, NCCL), which the CUDA runtime and cudarc load the same way a moment later.
+    names
         .iter()
         .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
 }

@@ -217,10 +217,10 @@ impl Kernels for Flex {
         padding: [usize; 2],
     ) -> FlexTensor {
         let shape = conv_shape(&x, &weight, stride, padding);
-        let y = profile::time(
+        let y = profile::time_layer(
             Kernel::ConvForward,
             shape.flops(),
-            Some(shape.label()),
+            || shape.label(),
             || conv::forward(&shape, &values(&x), &values(&weight)),
         );
         flex_tensor(y, [shape.batch, shape.c_out, shape.h_out(), shape.w_out()])
@@ -249,7 +249,7 @@ fn norm_forward(
 ) -> (FlexTensor, Vec<ChannelStats>) {
     let dims = dims4(x);
     let shape = norm_shape(dims);
-    profile::time(Kernel::NormForward, 0, None, || {
+    profile::time(Kernel::NormForward, 0, || {
         let x = values(x);
         let stats = batch_norm::statistics(&shape, &x, epsilon);
         let y = batch_norm::forward(&shape, &x, &stats, &values(gamma), &values(beta), relu);
@@ -287,19 +287,19 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let shape = conv_shape(&x, &weight, stride, padding);
         let dy = values(&dy);
         if let Some(node) = node_x {
-            let dx = profile::time(
+            let dx = profile::time_layer(
                 Kernel::ConvInputGrad,
                 shape.flops(),
-                Some(shape.label()),
+                || shape.label(),
                 || conv::backward_input(&shape, &dy, &values(&weight)),
             );
             grads.register::<Flex>(node.id, flex_tensor(dx, dims4(&x)));
         }
         if let Some(node) = node_weight {
-            let dw = profile::time(
+            let dw = profile::time_layer(
                 Kernel::ConvWeightGrad,
                 shape.flops(),
-                Some(shape.label()),
+                || shape.label(),
                 || conv::backward_weight(&shape, &values(&x), &dy),
             );
             grads.register::<Flex>(node.id, flex_tensor(dw, dims4(&weight)));
@@ -328,7 +328,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x, y, stats, gamma) = ops.state;
         let dims = dims4(&x);
         let y = y.as_ref().map(values);
-        let (dx, d_gamma, d_beta) = profile::time(Kernel::NormBackward, 0, None, || {
+        let (dx, d_gamma, d_beta) = profile::time(Kernel::NormBackward, 0, || {
             batch_norm::backward(
                 &norm_shape(dims),
                 &values(&x),

@@ -3,7 +3,7 @@
 //! (the remainder) everything burn does (element-wise operations, pooling, the loss, the
 //! optimiser, autodiff bookkeeping, allocation).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The timed kernels.
@@ -64,27 +64,48 @@ type Layers = std::collections::BTreeMap<(String, usize), (Duration, u64)>;
 
 static LAYERS: std::sync::Mutex<Layers> = std::sync::Mutex::new(Layers::new());
 
+/// Whether calls are also recorded per layer geometry: from the first [`reset`] on (the
+/// measurement of `pretrain --compute-only`), so that training pays for no label.
+static BY_LAYER: AtomicBool = AtomicBool::new(false);
+
 /// Runs `f`, a call of `kernel` doing `flops` floating-point operations, adding its
-/// wall-clock time and operations to the kernel's totals, and to those of `layer` (a label
-/// of the call's geometry) when given.
-pub fn time<R>(kernel: Kernel, flops: u64, layer: Option<String>, f: impl FnOnce() -> R) -> R {
+/// wall-clock time and operations to the kernel's totals.
+pub fn time<R>(kernel: Kernel, flops: u64, f: impl FnOnce() -> R) -> R {
+    let start = Instant::now();
+    let result = f();
+    add(kernel, flops, start.elapsed());
+    result
+}
+
+/// [`time`], and the same added to the totals of the layer geometry `label()` names when
+/// layers are recorded (after a [`reset`]).
+pub fn time_layer<R>(
+    kernel: Kernel,
+    flops: u64,
+    label: impl FnOnce() -> String,
+    f: impl FnOnce() -> R,
+) -> R {
     let start = Instant::now();
     let result = f();
     let elapsed = start.elapsed();
-    NANOS[kernel as usize].fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
-    FLOPS[kernel as usize].fetch_add(flops, Ordering::Relaxed);
-    if let Some(layer) = layer {
+    add(kernel, flops, elapsed);
+    if BY_LAYER.load(Ordering::Relaxed) {
         let mut layers = LAYERS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = layers.entry((layer, kernel as usize)).or_default();
+        let entry = layers.entry((label(), kernel as usize)).or_default();
         entry.0 += elapsed;
         entry.1 += flops;
     }
     result
 }
 
-/// Sets every total back to zero.
+fn add(kernel: Kernel, flops: u64, elapsed: Duration) {
+    NANOS[kernel as usize].fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    FLOPS[kernel as usize].fetch_add(flops, Ordering::Relaxed);
+}
+
+/// Sets every total back to zero, and records layer geometries from now on.
 pub fn reset() {
     NANOS
         .iter()
@@ -94,6 +115,7 @@ pub fn reset() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
+    BY_LAYER.store(true, Ordering::Relaxed);
 }
 
 /// What one layer geometry cost since the last [`reset`], summed over the layers that share
@@ -132,12 +154,15 @@ pub fn layers() -> Vec<Layer> {
     layers
 }
 
-/// A table of [`layers`]: per geometry, its share of `step_seconds` and the GFLOP/s of its
-/// forward, input-gradient and weight-gradient products.
+/// A table of [`layers`] under a heading: per geometry, its share of `step_seconds` and the
+/// GFLOP/s of its forward, input-gradient and weight-gradient products. Empty without layers.
 pub fn layer_report(layers: &[Layer], step_seconds: f64) -> String {
+    if layers.is_empty() {
+        return String::new();
+    }
     let total = step_seconds.max(1e-9);
     let mut text = format!(
-        "  {:<34} {:>7} {:>9} {:>9} {:>9}\n",
+        "convolutions by layer geometry:\n  {:<34} {:>7} {:>9} {:>9} {:>9}\n",
         "layer (kernel/stride, channels, input)", "share", "fwd GF/s", "dx GF/s", "dw GF/s"
     );
     for layer in layers {

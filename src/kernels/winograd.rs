@@ -181,6 +181,36 @@ impl Tiles {
     }
 }
 
+/// How [`forward`] and [`backward_weight`] cut a batch: the tiles of an image, the images
+/// of a thread and the images of one group of products.
+struct Plan {
+    tiles: Tiles,
+    /// Tiles per image.
+    t: usize,
+    per_task: usize,
+    /// Images per group: enough for [`COLUMNS`] tiles, at most a task's images.
+    group: usize,
+}
+
+impl Plan {
+    /// The plan for `shape`, which must be a geometry this module computes.
+    fn of(shape: &ConvShape) -> Self {
+        assert!(
+            fits(shape),
+            "not a 3×3 stride-1 padding-1 convolution: {shape:?}"
+        );
+        let tiles = Tiles::of(shape);
+        let t = tiles.count();
+        let per_task = images_per_task(shape.batch);
+        Plan {
+            tiles,
+            t,
+            per_task,
+            group: COLUMNS.div_ceil(t).clamp(1, per_task),
+        }
+    }
+}
+
 /// `y = conv(x, weight)` for a 3×3 stride-1 convolution with padding 1 (any widths; pretext
 /// calls it where it [`applies`]); the layouts of
 /// [`conv::forward`](super::conv::forward).
@@ -192,18 +222,16 @@ impl Tiles {
 /// the `tiles × C_out` results are transformed back channels-last, then copied to the
 /// image's channel-major output.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    assert!(
-        fits(shape),
-        "not a 3×3 stride-1 padding-1 convolution: {shape:?}"
-    );
+    let Plan {
+        tiles,
+        t,
+        per_task,
+        group,
+    } = Plan::of(shape);
     let (c_in, c_out, plane) = (shape.c_in, shape.c_out, shape.h * shape.w);
     let mut y = vec![0.0; shape.batch * c_out * plane];
     shape.check(x.len(), weight.len(), y.len());
     let u = transform_kernels(shape, weight);
-    let tiles = Tiles::of(shape);
-    let t = tiles.count();
-    let per_task = images_per_task(shape.batch);
-    let group = COLUMNS.div_ceil(t).clamp(1, per_task);
     y.par_chunks_mut(per_task * c_out * plane)
         .zip(x.par_chunks(per_task * c_in * plane))
         .for_each(|(y, x)| {
@@ -243,17 +271,15 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
 /// transformed as in the forward, `∂M = A ∂Y Aᵀ` for each output tile); the threads' sums
 /// are added, and each kernel's gradient is `Gᵀ ∂U G`.
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    assert!(
-        fits(shape),
-        "not a 3×3 stride-1 padding-1 convolution: {shape:?}"
-    );
+    let Plan {
+        tiles,
+        t,
+        per_task,
+        group,
+    } = Plan::of(shape);
     let (c_in, c_out, plane) = (shape.c_in, shape.c_out, shape.h * shape.w);
     let size = c_in * c_out;
     shape.check(x.len(), size * 9, dy.len());
-    let tiles = Tiles::of(shape);
-    let t = tiles.count();
-    let per_task = images_per_task(shape.batch);
-    let group = COLUMNS.div_ceil(t).clamp(1, per_task);
     let du = x
         .par_chunks(per_task * c_in * plane)
         .zip(dy.par_chunks(per_task * c_out * plane))
