@@ -23,7 +23,7 @@
 
 use super::optim::NetworkGradients;
 use crate::method::{Method, Network, Progress, StepOutput};
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::module::{Module, ModuleDisplay};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -157,7 +157,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
     ) -> Result<(f64, StepOutput)> {
         let n = self.replicas.len();
         ensure!(
-            samples.len().is_multiple_of(n),
+            !samples.is_empty() && samples.len().is_multiple_of(n),
             "a batch of {} images does not split evenly over {n} devices; make train.batch_size \
              a multiple of {n}",
             samples.len()
@@ -174,8 +174,8 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
             (replica, (value, output))
         });
         let loss = outputs.iter().map(|(value, _)| value).sum::<f64>() / n as f64;
-        let first = outputs.into_iter().next().map(|(_, output)| output);
-        Ok((loss, first.expect("at least one replica")))
+        let (_, first) = outputs.into_iter().next().context("no replica to train")?;
+        Ok((loss, first))
     }
 
     /// The optimiser step on the summed gradients (the head at `lr`, the encoder at
