@@ -13,6 +13,23 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
 cargo fmt --all -- --check
 cargo test --release --locked --workspace 2>&1
+# The AVX2 fallback: the matrix products pick AVX-512 kernels at run time where the CPU has
+# them, so on such a machine the AVX2 ones would go untested. Run the kernel tests again on
+# an emulated Haswell (AVX2 + FMA, no AVX-512); PRETEXT_EXPECT_ISA makes the run fail if the
+# fallback was not the path taken.
+command -v qemu-x86_64 >/dev/null || {
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends qemu-user
+}
+lib_tests=$(cargo test --release --locked --lib --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "pretext":
+        print(m["executable"])')
+echo "kernel tests on an emulated AVX2 CPU (qemu-x86_64 -cpu Haswell):"
+PRETEXT_EXPECT_ISA=avx2+fma qemu-x86_64 -cpu Haswell "$lib_tests" kernels 2>&1 | tail -n 3
 # The GPU build must keep compiling on machines without CUDA: type-check the `cuda` feature.
 # DOCS_RS=1 makes CubeCL's LLVM bundler skip its download (nothing is linked by a check).
 DOCS_RS=1 cargo check --locked --features cuda 2>&1 | tail -n 2

@@ -643,6 +643,14 @@ fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
     let stdout = String::from_utf8_lossy(&ours.stdout);
     assert!(stdout.starts_with("training step: "), "{stdout}");
     assert!(share(&stdout, "convolution forward") > 0.0, "{stdout}");
+    // The instruction set the matrix products ran on (AVX-512 or AVX2 on x86-64).
+    assert!(
+        stdout.contains(&format!(
+            "matrix products on {} microkernels",
+            ::pretext::kernels::matmul::instruction_set()
+        )),
+        "{stdout}"
+    );
     // The convolutions' time by layer geometry: the ConvNet's first layer, 1 channel in at
     // 28×28, with the rate of each of its three products.
     let (_, layers) = stdout

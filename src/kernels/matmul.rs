@@ -1,6 +1,27 @@
 //! A safe face for the `gemm` crate's matrix product (the same kernels burn's flex backend
 //! uses): bounds are checked once here, so the convolution code holds no `unsafe`.
 
+/// The instruction set of the `gemm` crate's microkernels on this CPU, chosen by `gemm` at
+/// run time: `"avx512f"` (16-lane kernels, built with gemm's `x86-v4` feature) where the CPU
+/// has AVX-512, `"avx2+fma"` (8 lanes) where it has AVX2 and FMA, `"scalar"` otherwise. The
+/// same choice serves burn's flex backend, which multiplies through the same crate.
+pub fn instruction_set() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+        {
+            return "avx2+fma";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    return "neon";
+    #[allow(unreachable_code)]
+    "scalar"
+}
+
 /// A read-only strided view of a `rows × cols` matrix in a slice: element `(i, j)` sits at
 /// `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -135,6 +156,22 @@ mod tests {
         let a = MatRef::row_major(&a, 2, 3);
         matmul(&mut g, a.t(), a, false);
         assert_eq!(g, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    }
+
+    /// CI runs the kernel tests a second time on an emulated AVX2 CPU (`qemu-x86_64 -cpu
+    /// Haswell`, scripts/test.sh) with `PRETEXT_EXPECT_ISA=avx2+fma`: this test makes sure
+    /// that run really took gemm's AVX2 fallback, and every other kernel test then checks
+    /// that fallback's results.
+    #[test]
+    fn the_expected_instruction_set_is_the_one_in_use() {
+        let isa = instruction_set();
+        assert!(["avx512f", "avx2+fma", "neon", "scalar"].contains(&isa));
+        if let Ok(expected) = std::env::var("PRETEXT_EXPECT_ISA") {
+            assert_eq!(
+                isa, expected,
+                "matrix products run on {isa}, not {expected}"
+            );
+        }
     }
 
     #[test]

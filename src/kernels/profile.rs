@@ -215,5 +215,9 @@ pub fn report(totals: &[Total], step_seconds: f64) -> String {
     }
     let other = "everything else (burn)";
     text += &format!("  {other:<30} {:5.1} %\n", 100.0 * rest / total);
+    text += &format!(
+        "matrix products on {} microkernels (gemm)\n",
+        super::matmul::instruction_set()
+    );
     text
 }
