@@ -1,5 +1,6 @@
 //! Heads shared by methods: classifiers, projectors and predictors as one configurable MLP.
 
+use crate::kernels::batch_norm_layer_1d;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu};
@@ -128,17 +129,17 @@ impl Mlp {
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         for layer in &self.hidden {
             x = layer.linear.forward(x);
-            if let Some(bn) = &layer.bn {
-                x = bn.forward(x);
-            }
-            x = match self.activation {
-                Activation::Relu => relu(x),
-                Activation::Gelu => gelu(x),
+            // A ReLU after a batch norm is fused into it.
+            x = match (&layer.bn, self.activation) {
+                (Some(bn), Activation::Relu) => batch_norm_layer_1d(bn, x, true),
+                (Some(bn), Activation::Gelu) => gelu(batch_norm_layer_1d(bn, x, false)),
+                (None, Activation::Relu) => relu(x),
+                (None, Activation::Gelu) => gelu(x),
             };
         }
         let x = self.out.forward(x);
         match &self.out_bn {
-            Some(bn) => bn.forward(x),
+            Some(bn) => batch_norm_layer_1d(bn, x, false),
             None => x,
         }
     }

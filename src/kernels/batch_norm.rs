@@ -12,6 +12,8 @@
 //! are two reading passes over each channel and the output one pass over the batch; the
 //! backward is one reduction pass and one output pass.
 
+mod rows;
+
 use rayon::prelude::*;
 
 /// The layout of a batch-norm input: `batch × channels × spatial`, contiguous.
@@ -79,6 +81,9 @@ fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -
 pub fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<ChannelStats> {
     assert_eq!(x.len(), shape.len(), "batch norm input size for {shape:?}");
     let m = shape.count().max(1) as f64;
+    if shape.spatial == 1 {
+        return rows::statistics(shape, x, epsilon);
+    }
     (0..shape.channels)
         .into_par_iter()
         .map(|c| {
@@ -117,6 +122,9 @@ pub fn forward(
             && gamma.len() == shape.channels
             && beta.len() == shape.channels
     );
+    if shape.spatial == 1 {
+        return rows::forward(shape, x, stats, gamma, beta, relu);
+    }
     let mut y = vec![0.0; x.len()];
     let plane = shape.spatial.max(1);
     y.par_chunks_mut(plane)
@@ -154,6 +162,9 @@ pub fn backward(
         x.len() == shape.len() && dy.len() == shape.len(),
         "batch norm gradient size for {shape:?}"
     );
+    if shape.spatial == 1 {
+        return rows::backward(shape, x, y, dy, stats, gamma);
+    }
     let g = |dy: f32, y: f32| if y > 0.0 { dy } else { 0.0 };
     let m = shape.count().max(1) as f64;
     // Σg and Σg·x̂ per channel; Σg·x̂ = Σg·(x − μ) · inv_std.

@@ -133,6 +133,14 @@ pub fn batch_norm_layer(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(y)
 }
 
+/// `bn.forward(x)` on `N × C` features (the hidden layers of an MLP head), followed by a ReLU
+/// when `relu`: [`batch_norm_layer`] on `N × C × 1 × 1`, which in training takes the fused
+/// kernel's row layout ([`batch_norm`]).
+pub fn batch_norm_layer_1d(bn: &BatchNorm, x: Tensor<2>, relu: bool) -> Tensor<2> {
+    let [n, c] = x.dims();
+    batch_norm_layer(bn, x.reshape([n, c, 1, 1]), relu).reshape([n, c])
+}
+
 /// The environment variable that, set to `burn`, makes every layer use burn's own operations
 /// instead of pretext's kernels (to compare the two, or to rule the kernels out).
 pub const SWITCH: &str = "PRETEXT_KERNELS";
@@ -536,6 +544,16 @@ mod tests {
                 diff < 1e-4,
                 "{name} differs by {diff} for {dims:?}, relu {relu}"
             );
+        }
+    }
+
+    /// The row layout of MLP heads' features (`N × C`, spatial size 1), with more channels
+    /// than one block of the row kernels' reductions.
+    #[test]
+    fn head_batch_norms_agree_with_burn() {
+        for relu in [false, true] {
+            batch_norm_agrees_with_burn([7, 300, 1, 1], relu);
+            batch_norm_agrees_with_burn([2, 5, 1, 1], relu);
         }
     }
 

@@ -1,0 +1,164 @@
+//! Batch norm over `N × C` rows, one value per channel and image (spatial size 1): the
+//! hidden layers of the MLP heads (BYOL's projector and predictor, SimCLR's projector, …),
+//! the same formulas as the planar kernels of the parent module.
+//!
+//! The planar kernels walk one channel at a time, which on this layout is a gather of `N`
+//! values `C` apart per channel, and their element-wise passes would be one task per value.
+//! These walk rows instead: the reductions keep a block of channel accumulators and add one
+//! row's block to it at a time; the output passes are one task per row. Every pass reads
+//! contiguous memory and vectorises over channels.
+
+use super::{ChannelStats, NormShape};
+use rayon::prelude::*;
+
+/// Channels per task of the reductions.
+const BLOCK: usize = 256;
+
+/// For each block of channels, in parallel: `f(start, width, out)` writes `out`
+/// (`width` values of the block starting at channel `start`).
+fn per_block<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    out.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(b, out)| f(b * BLOCK, out));
+}
+
+/// The rows of `data` (`N × C`), each restricted to channels `start..start + width`.
+fn blocks(
+    data: &[f32],
+    channels: usize,
+    start: usize,
+    width: usize,
+) -> impl Iterator<Item = &[f32]> {
+    data.chunks_exact(channels)
+        .map(move |row| &row[start..start + width])
+}
+
+/// Per-channel statistics: the mean first, then the variance about it, summed in `f64`.
+pub(super) fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<ChannelStats> {
+    let m = shape.count().max(1) as f64;
+    let c = shape.channels;
+    let mut stats = vec![
+        ChannelStats {
+            mean: 0.0,
+            var: 0.0,
+            inv_std: 0.0,
+        };
+        c
+    ];
+    per_block(&mut stats, |start, out| {
+        let mut sum = vec![0f64; out.len()];
+        for row in blocks(x, c, start, out.len()) {
+            sum.iter_mut()
+                .zip(row)
+                .for_each(|(s, &v)| *s += f64::from(v));
+        }
+        let mean: Vec<f32> = sum.iter().map(|&s| (s / m) as f32).collect();
+        let mut square = vec![0f64; out.len()];
+        for row in blocks(x, c, start, out.len()) {
+            for ((s, &v), &mu) in square.iter_mut().zip(row).zip(&mean) {
+                *s += f64::from((v - mu) * (v - mu));
+            }
+        }
+        for ((out, mean), square) in out.iter_mut().zip(mean).zip(square) {
+            let var = square / m;
+            *out = ChannelStats {
+                mean,
+                var: var as f32,
+                inv_std: (1.0 / (var + epsilon).sqrt()) as f32,
+            };
+        }
+    });
+    stats
+}
+
+/// `y = γ·(x − μ)·inv_std + β` per channel, then `max(y, 0)` when `relu`.
+pub(super) fn forward(
+    shape: &NormShape,
+    x: &[f32],
+    stats: &[ChannelStats],
+    gamma: &[f32],
+    beta: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let (scale, shift): (Vec<f32>, Vec<f32>) = stats
+        .iter()
+        .zip(gamma.iter().zip(beta))
+        .map(|(s, (&g, &b))| (g * s.inv_std, b - s.mean * g * s.inv_std))
+        .unzip();
+    let mut y = vec![0.0; x.len()];
+    let c = shape.channels;
+    y.par_chunks_mut(c).zip(x.par_chunks(c)).for_each(|(y, x)| {
+        let affine = y.iter_mut().zip(x).zip(scale.iter().zip(&shift));
+        match relu {
+            true => affine.for_each(|((y, &x), (&a, &b))| *y = (x * a + b).max(0.0)),
+            false => affine.for_each(|((y, &x), (&a, &b))| *y = x * a + b),
+        }
+    });
+    y
+}
+
+/// The gradients `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`; `y`, when a ReLU was fused, says by its sign where
+/// it passed the gradient.
+pub(super) fn backward(
+    shape: &NormShape,
+    x: &[f32],
+    y: Option<&[f32]>,
+    dy: &[f32],
+    stats: &[ChannelStats],
+    gamma: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let m = shape.count().max(1) as f64;
+    let c = shape.channels;
+    // The output gradient behind the ReLU: zero where the output was.
+    let gated = |dy: &[f32], y: Option<&[f32]>, j: usize| match y {
+        Some(y) if y[j] <= 0.0 => 0.0,
+        _ => dy[j],
+    };
+    // Σg and Σg·(x − μ) per channel.
+    let mut sums = vec![(0f64, 0f64); c];
+    per_block(&mut sums, |start, out| {
+        let width = out.len();
+        let ys = y.map(|y| blocks(y, c, start, width));
+        let mut ys = ys.into_iter().flatten();
+        for (x, dy) in blocks(x, c, start, width).zip(blocks(dy, c, start, width)) {
+            let y = ys.next();
+            for (j, (s, &x)) in out.iter_mut().zip(x).enumerate() {
+                let g = gated(dy, y, j);
+                s.0 += f64::from(g);
+                s.1 += f64::from(g * (x - stats[start + j].mean));
+            }
+        }
+    });
+    let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
+    let d_gamma: Vec<f32> = sums
+        .iter()
+        .zip(stats)
+        .map(|(&(_, sgx), s)| (sgx * f64::from(s.inv_std)) as f32)
+        .collect();
+    // ∂L/∂x = k·(g − Σg/M − x̂·Σg·x̂/M) with k = γ·inv_std.
+    let k: Vec<f32> = gamma
+        .iter()
+        .zip(stats)
+        .map(|(g, s)| g * s.inv_std)
+        .collect();
+    let mean_g: Vec<f32> = sums.iter().map(|&(sg, _)| (sg / m) as f32).collect();
+    let mean_gx: Vec<f32> = sums
+        .iter()
+        .zip(stats)
+        .map(|(&(_, sgx), s)| (sgx * f64::from(s.inv_std) / m) as f32)
+        .collect();
+    let mut dx = vec![0.0; x.len()];
+    dx.par_chunks_mut(c)
+        .zip(x.par_chunks(c))
+        .zip(dy.par_chunks(c))
+        .enumerate()
+        .for_each(|(i, ((dx, x), dy))| {
+            let y = y.map(|y| &y[i * c..][..c]);
+            for (j, (dx, &x)) in dx.iter_mut().zip(x).enumerate() {
+                let s = stats[j];
+                let x_hat = (x - s.mean) * s.inv_std;
+                *dx = k[j] * (gated(dy, y, j) - mean_g[j] - x_hat * mean_gx[j]);
+            }
+        });
+    (dx, d_gamma, d_beta)
+}
