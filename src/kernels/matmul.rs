@@ -99,17 +99,24 @@ pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
         }
         return;
     }
+    // A product with few rows is computed as its transpose, `dstᵀ = rhsᵀ · lhsᵀ`, written
+    // through `dst`'s strides, so that the long side fills the microkernels' rows.
+    let (lhs, rhs, rows, cols, dst_cs, dst_rs) = match transposed(m, n) {
+        false => (lhs, rhs, m, n, 1, n),
+        true => (rhs.t(), lhs.t(), n, m, n, 1),
+    };
     // SAFETY: every index the product touches was checked against its slice above (`dst` is
-    // `m × n` row-major, `lhs` and `rhs` fit their strides); `dst` is borrowed mutably and
-    // so aliases neither input.
+    // `m × n` row-major, and its transpose `n × m` with row stride 1 and column stride `n`
+    // covers the same elements; `lhs` and `rhs` fit their strides); `dst` is borrowed
+    // mutably and so aliases neither input.
     unsafe {
         gemm::gemm(
-            m,
-            n,
+            rows,
+            cols,
             k,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst_cs as isize,
+            dst_rs as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
@@ -126,6 +133,19 @@ pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
         );
     }
 }
+
+/// Whether an `m × n` product runs transposed. gemm's microkernels compute tiles of
+/// `MR × NR` destination values, `MR` a few vector lengths down the rows (AVX-512: 4 × 16
+/// rows by 6 columns; AVX2: 3 × 8 by 4). A product with 16 rows or fewer (a 16-channel
+/// convolution's `C_out × P`) runs a one-vector-high tile, which loads one vector and
+/// broadcasts six values for every six multiply-adds and so waits on loads; its transpose
+/// runs full tiles.
+fn transposed(m: usize, n: usize) -> bool {
+    m <= TRANSPOSE_ROWS && n > m
+}
+
+/// The largest row count [`transposed`] turns around.
+const TRANSPOSE_ROWS: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -156,6 +176,42 @@ mod tests {
         let a = MatRef::row_major(&a, 2, 3);
         matmul(&mut g, a.t(), a, false);
         assert_eq!(g, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    }
+
+    /// Products with few rows run transposed ([`transposed`]): every shape on both sides of
+    /// the cut, plain and transposed operands, overwriting and accumulating, against the
+    /// triple loop.
+    #[test]
+    fn thin_and_wide_products_match_the_triple_loop() {
+        let value = |i: usize| ((i * 37) % 23) as f32 - 11.0;
+        for (m, n, k) in [
+            (1, 9, 5),
+            (5, 40, 7),
+            (16, 33, 3),
+            (17, 40, 7),
+            (40, 5, 6),
+            (16, 16, 4),
+        ] {
+            assert_eq!(transposed(m, n), m <= TRANSPOSE_ROWS && n > m);
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+            let want: Vec<f32> = (0..m * n)
+                .map(|ij| (0..k).map(|l| a[ij / n * k + l] * b[l * n + ij % n]).sum())
+                .collect();
+            // lhs given transposed (k × m row-major, viewed as m × k).
+            let a_t: Vec<f32> = (0..k * m).map(|i| a[i % m * k + i / m]).collect();
+            for lhs in [
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&a_t, k, m).t(),
+            ] {
+                let mut c = vec![1.0; m * n];
+                matmul(&mut c, lhs, MatRef::row_major(&b, k, n), true);
+                let plus_one: Vec<f32> = want.iter().map(|v| v + 1.0).collect();
+                assert_eq!(c, plus_one, "{m}×{n}×{k}, accumulating");
+                matmul(&mut c, lhs, MatRef::row_major(&b, k, n), false);
+                assert_eq!(c, want, "{m}×{n}×{k}");
+            }
+        }
     }
 
     /// CI runs the kernel tests a second time on an emulated AVX2 CPU (`qemu-x86_64 -cpu
