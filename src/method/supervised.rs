@@ -16,6 +16,7 @@ use super::{
 use crate::encoder::EncoderConfig;
 use crate::head::Mlp;
 use crate::input::{InputSpace, InputSpec};
+use crate::kernels::batch_norm_layer_1d;
 use anyhow::{Context, bail, ensure};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
@@ -74,7 +75,7 @@ impl Classifier {
     /// Class logits of pooled features `[N, D]`.
     pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
         let features = match &self.norm {
-            Some(norm) => norm.forward(features),
+            Some(norm) => batch_norm_layer_1d(norm, features, false),
             None => features,
         };
         self.classifier.forward(features)
