@@ -29,6 +29,7 @@ whole test split as queries, centre images without augmentation).
     python bench/reference/byol_lightly.py --data /usr/share/datasets/fashion-mnist --threads 2
 """
 import argparse
+import copy
 import json
 import pathlib
 import sys
@@ -70,8 +71,6 @@ class BYOL(torch.nn.Module):
 
     def __init__(self, backbone, dim):
         super().__init__()
-        import copy
-
         self.backbone = backbone
         self.projection_head = BYOLProjectionHead(dim, 4096, 256)
         self.prediction_head = BYOLPredictionHead(256, 4096, 256)

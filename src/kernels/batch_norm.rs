@@ -55,6 +55,20 @@ pub struct ChannelStats {
     pub inv_std: f32,
 }
 
+impl ChannelStats {
+    /// The output's affine map `y = scale·x + shift`, `scale = γ·inv_std`,
+    /// `shift = β − μ·scale`.
+    fn affine(&self, gamma: f32, beta: f32) -> (f32, f32) {
+        let scale = gamma * self.inv_std;
+        (scale, beta - self.mean * scale)
+    }
+}
+
+/// The output gradient `dy` behind a fused ReLU whose output was `y`: passed where `y > 0`.
+fn relu_gate(dy: f32, y: f32) -> f32 {
+    if y > 0.0 { dy } else { 0.0 }
+}
+
 /// `Σ f(a_i, b_i, c_i)` over three equal slices, in eight independent lanes so that the
 /// compiler vectorises it (a single float accumulator must be summed in order), finished in
 /// `f64`.
@@ -132,8 +146,7 @@ pub fn forward(
         .enumerate()
         .for_each(|(i, (y, x))| {
             let c = i % shape.channels;
-            let scale = gamma[c] * stats[c].inv_std;
-            let shift = beta[c] - stats[c].mean * scale;
+            let (scale, shift) = stats[c].affine(gamma[c], beta[c]);
             match relu {
                 true => y
                     .iter_mut()
@@ -165,7 +178,7 @@ pub fn backward(
     if shape.spatial == 1 {
         return rows::backward(shape, x, y, dy, stats, gamma);
     }
-    let g = |dy: f32, y: f32| if y > 0.0 { dy } else { 0.0 };
+    let g = relu_gate;
     let m = shape.count().max(1) as f64;
     // Σg and Σg·x̂ per channel; Σg·x̂ = Σg·(x − μ) · inv_std.
     let sums: Vec<(f64, f64)> = (0..shape.channels)

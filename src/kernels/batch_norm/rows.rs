@@ -8,29 +8,23 @@
 //! row's block to it at a time; the output passes are one task per row. Every pass reads
 //! contiguous memory and vectorises over channels.
 
-use super::{ChannelStats, NormShape};
+use super::{ChannelStats, NormShape, relu_gate};
 use rayon::prelude::*;
 
 /// Channels per task of the reductions.
 const BLOCK: usize = 256;
 
-/// For each block of channels, in parallel: `f(start, width, out)` writes `out`
-/// (`width` values of the block starting at channel `start`).
+/// For each block of channels, in parallel: `f(start, out)` writes `out`, the values of the
+/// channels `start..start + out.len()`.
 fn per_block<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     out.par_chunks_mut(BLOCK)
         .enumerate()
         .for_each(|(b, out)| f(b * BLOCK, out));
 }
 
-/// The rows of `data` (`N × C`), each restricted to channels `start..start + width`.
-fn blocks(
-    data: &[f32],
-    channels: usize,
-    start: usize,
-    width: usize,
-) -> impl Iterator<Item = &[f32]> {
-    data.chunks_exact(channels)
-        .map(move |row| &row[start..start + width])
+/// Row `n` of `data` (`N × C`), restricted to channels `start..start + width`.
+fn block(data: &[f32], channels: usize, n: usize, start: usize, width: usize) -> &[f32] {
+    &data[n * channels + start..][..width]
 }
 
 /// Per-channel statistics: the mean first, then the variance about it, summed in `f64`.
@@ -46,15 +40,17 @@ pub(super) fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<Chan
         c
     ];
     per_block(&mut stats, |start, out| {
-        let mut sum = vec![0f64; out.len()];
-        for row in blocks(x, c, start, out.len()) {
+        let width = out.len();
+        let rows = || (0..shape.batch).map(|n| block(x, c, n, start, width));
+        let mut sum = vec![0f64; width];
+        for row in rows() {
             sum.iter_mut()
                 .zip(row)
                 .for_each(|(s, &v)| *s += f64::from(v));
         }
         let mean: Vec<f32> = sum.iter().map(|&s| (s / m) as f32).collect();
-        let mut square = vec![0f64; out.len()];
-        for row in blocks(x, c, start, out.len()) {
+        let mut square = vec![0f64; width];
+        for row in rows() {
             for ((s, &v), &mu) in square.iter_mut().zip(row).zip(&mean) {
                 *s += f64::from((v - mu) * (v - mu));
             }
@@ -83,7 +79,7 @@ pub(super) fn forward(
     let (scale, shift): (Vec<f32>, Vec<f32>) = stats
         .iter()
         .zip(gamma.iter().zip(beta))
-        .map(|(s, (&g, &b))| (g * s.inv_std, b - s.mean * g * s.inv_std))
+        .map(|(s, (&g, &b))| s.affine(g, b))
         .unzip();
     let mut y = vec![0.0; x.len()];
     let c = shape.channels;
@@ -109,19 +105,18 @@ pub(super) fn backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = shape.count().max(1) as f64;
     let c = shape.channels;
-    // The output gradient behind the ReLU: zero where the output was.
+    // The output gradient behind the ReLU, if one was fused.
     let gated = |dy: &[f32], y: Option<&[f32]>, j: usize| match y {
-        Some(y) if y[j] <= 0.0 => 0.0,
-        _ => dy[j],
+        Some(y) => relu_gate(dy[j], y[j]),
+        None => dy[j],
     };
     // Σg and Σg·(x − μ) per channel.
     let mut sums = vec![(0f64, 0f64); c];
     per_block(&mut sums, |start, out| {
         let width = out.len();
-        let ys = y.map(|y| blocks(y, c, start, width));
-        let mut ys = ys.into_iter().flatten();
-        for (x, dy) in blocks(x, c, start, width).zip(blocks(dy, c, start, width)) {
-            let y = ys.next();
+        for n in 0..shape.batch {
+            let at = |data| block(data, c, n, start, width);
+            let (x, dy, y) = (at(x), at(dy), y.map(at));
             for (j, (s, &x)) in out.iter_mut().zip(x).enumerate() {
                 let g = gated(dy, y, j);
                 s.0 += f64::from(g);
@@ -129,12 +124,14 @@ pub(super) fn backward(
             }
         }
     });
-    let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
-    let d_gamma: Vec<f32> = sums
+    // Σg·x̂ = Σg·(x − μ)·inv_std.
+    let sum_gx_hat: Vec<f64> = sums
         .iter()
         .zip(stats)
-        .map(|(&(_, sgx), s)| (sgx * f64::from(s.inv_std)) as f32)
+        .map(|(&(_, sgx), s)| sgx * f64::from(s.inv_std))
         .collect();
+    let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
+    let d_gamma: Vec<f32> = sum_gx_hat.iter().map(|&v| v as f32).collect();
     // ∂L/∂x = k·(g − Σg/M − x̂·Σg·x̂/M) with k = γ·inv_std.
     let k: Vec<f32> = gamma
         .iter()
@@ -142,11 +139,7 @@ pub(super) fn backward(
         .map(|(g, s)| g * s.inv_std)
         .collect();
     let mean_g: Vec<f32> = sums.iter().map(|&(sg, _)| (sg / m) as f32).collect();
-    let mean_gx: Vec<f32> = sums
-        .iter()
-        .zip(stats)
-        .map(|(&(_, sgx), s)| (sgx * f64::from(s.inv_std) / m) as f32)
-        .collect();
+    let mean_gx: Vec<f32> = sum_gx_hat.iter().map(|&v| (v / m) as f32).collect();
     let mut dx = vec![0.0; x.len()];
     dx.par_chunks_mut(c)
         .zip(x.par_chunks(c))
