@@ -14,6 +14,12 @@
 #
 #   bench/step.sh                                    # every case, 1 and 2 threads (≈ 40 min)
 #   CASES="convnet narrow" THREADS="2" ROUNDS=1 bench/step.sh
+#   PRECISION=bf16 CASES=narrow THREADS=2 bench/step.sh   # mixed precision on both sides
+#
+# PRECISION=bf16 runs pretext with train.precision = "bf16" (its convolutions' direct
+# products on bf16 operands where the CPU has AVX512-BF16) and PyTorch's forward under
+# torch.autocast("cpu", dtype=torch.bfloat16) (--bf16 of the reference); the burn-kernels
+# column stays fp32 (burn has no mixed precision).
 #
 # Needs PyTorch (CPU) and torchvision in $VENV (default ~/.cache/pretext-bench-venv):
 #   python3 -m venv ~/.cache/pretext-bench-venv && ~/.cache/pretext-bench-venv/bin/pip install torch torchvision
@@ -23,6 +29,7 @@ CASES="${CASES:-resnet18 narrow convnet byol}"
 THREADS="${THREADS:-1 2}"
 ROUNDS="${ROUNDS:-2}"
 STEPS="${STEPS:-}"
+PRECISION="${PRECISION:-fp32}"
 OUT="${OUT:-bench/out/step}"
 PY="$VENV/bin/python"
 mkdir -p "$OUT"
@@ -60,6 +67,9 @@ done
 rows=()
 for c in $CASES; do
   IFS='|' read -r label ours reference steps <<<"$(case_spec "$c")"
+  if [ "$PRECISION" = bf16 ]; then
+    ours+=" --set train.precision=bf16"; reference+=" --bf16"; label+=", bf16"
+  fi
   steps="${STEPS:-$steps}"
   for t in $THREADS; do
     p=(); b=(); e=(); k=(); flops=0
@@ -92,7 +102,7 @@ done
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "Machine: $machine. Batch 128, SGD momentum 0.9; medians of $ROUNDS rounds."
+  echo "Machine: $machine. Batch 128, SGD momentum 0.9; medians of $ROUNDS rounds; precision $PRECISION."
   for t in $THREADS; do
     echo "Peak with $t threads: nominal $(python3 -c "print(round($t * $mhz * 32 / 1000))") GFLOP/s (threads × nominal clock × 32 FLOP/cycle), measured $(printf %.0f "${peak[$t]}") GFLOP/s (PyTorch's 4096² matrix product; the percentages use it)."
   done

@@ -221,6 +221,13 @@ pub struct TrainConfig {
     /// mode): the stem and `layer1`… of a ResNet, the convolution layers of the small
     /// ConvNet; 5 freezes the whole encoder. 0 = train everything.
     pub freeze_stages: usize,
+    /// Number format of the convolutions' matrix products on the CPU (flex): `fp32`, or
+    /// `bf16` — both operands of every convolution product (forward and both gradients)
+    /// rounded to bfloat16, sums, weights, optimiser and every other operation in fp32, as
+    /// PyTorch's CPU autocast runs convolutions — where the CPU has AVX512-BF16 (Zen 4,
+    /// Cooper Lake, Sapphire Rapids and later). Elsewhere, and on CUDA, training warns and
+    /// stays fp32 ([`crate::kernels::set_precision`]).
+    pub precision: crate::kernels::Precision,
 }
 
 impl Default for TrainConfig {
@@ -237,6 +244,7 @@ impl Default for TrainConfig {
             device: "flex".into(),
             init_encoder: None,
             freeze_stages: 0,
+            precision: crate::kernels::Precision::F32,
         }
     }
 }

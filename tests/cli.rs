@@ -274,6 +274,18 @@ fn bad_input_gets_clear_errors() {
                 "--method".into(),
                 "rotation".into(),
                 "--data".into(),
+                d.clone(),
+                "--set".into(),
+                "train.precision=fp16".into(),
+            ],
+            "unknown variant `fp16`, expected `fp32` or `bf16`",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
                 "fashion-mnist:/no/such/dir".into(),
             ],
             "/no/such/dir",
@@ -680,6 +692,22 @@ fn compute_only_reports_the_kernels_and_the_switch_turns_them_off() {
     assert_eq!(share(&stdout, "convolution forward"), 0.0, "{stdout}");
     assert_eq!(share(&stdout, "everything else (burn)"), 100.0, "{stdout}");
     assert!(!stdout.contains("by layer geometry"), "{stdout}");
+
+    // bf16 products where the CPU has AVX512-BF16; elsewhere a warning, and fp32.
+    let bf16 = pretext(&[&args[..], &["--set", "train.precision=bf16"]].concat());
+    assert!(bf16.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&bf16.stdout),
+        String::from_utf8_lossy(&bf16.stderr),
+    );
+    let products = "direct products in bf16 with fp32 sums";
+    match ::pretext::kernels::matmul::bf16::available() {
+        true => assert!(stdout.contains(products), "{stdout}"),
+        false => {
+            assert!(!stdout.contains(products), "{stdout}");
+            assert!(stderr.contains("no AVX512-BF16"), "{stderr}");
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -125,6 +125,9 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true",
+                   help="the forward under torch.autocast(device, dtype=torch.bfloat16): "
+                        "convolutions and matrix products in bf16, as PyTorch's mixed precision")
     p.add_argument("--strict-fp32", action="store_true",
                    help="on CUDA, no TF32 in convolutions (cuDNN's default) or matrix products")
     args = p.parse_args()
@@ -145,9 +148,13 @@ def main():
     y = torch.randint(0, args.classes, (args.batch_size,), device=args.device)
     loss_fn = torch.compile(model) if args.compile else model
 
+    def forward():
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
+            return loss_fn(x, y)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(x, y)
+        loss = forward()
         loss.backward()
         opt.step()
         if args.method == "byol":

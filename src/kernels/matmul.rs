@@ -1,5 +1,31 @@
 //! A safe face for the `gemm` crate's matrix product (the same kernels burn's flex backend
-//! uses): bounds are checked once here, so the convolution code holds no `unsafe`.
+//! uses): bounds are checked once here, so the convolution code holds no `unsafe`; and,
+//! where the CPU has AVX512-BF16 and a run asks for it, pretext's own bf16 product
+//! ([`bf16`]).
+
+pub mod bf16;
+
+/// The number format of a product's operands (`fp32` or `bf16` in a configuration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Precision {
+    /// fp32 operands, fp32 sums.
+    #[default]
+    #[serde(rename = "fp32")]
+    F32,
+    /// Operands rounded to bfloat16, fp32 sums and result ([`bf16`]); only on CPUs where
+    /// [`bf16::available`].
+    #[serde(rename = "bf16")]
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
 
 /// The instruction set of the `gemm` crate's microkernels on this CPU, chosen by `gemm` at
 /// run time: `"avx512f"` (16-lane kernels, built with gemm's `x86-v4` feature) where the CPU
@@ -80,11 +106,12 @@ impl<'a> MatRef<'a> {
 }
 
 /// `dst ← lhs · rhs` (or `dst ← dst + lhs · rhs` when `accumulate`), `dst` row-major
-/// `lhs.rows × rhs.cols`, on the calling thread.
+/// `lhs.rows × rhs.cols`, on the calling thread, with operands in `precision`.
 ///
 /// # Panics
-/// When the shapes disagree or a matrix does not fit in its slice.
-pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+/// When the shapes disagree, a matrix does not fit in its slice, or `precision` is bf16 on a
+/// CPU without AVX512-BF16.
+pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool, precision: Precision) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(k, rhs.rows, "inner dimensions of the product differ");
     assert_eq!(dst.len(), m * n, "destination is not {m}×{n}");
@@ -98,6 +125,9 @@ pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
             dst.fill(0.0);
         }
         return;
+    }
+    if precision == Precision::Bf16 {
+        return bf16::matmul(dst, lhs, rhs, accumulate);
     }
     // A product with few rows is computed as its transpose, `dstᵀ = rhsᵀ · lhsᵀ`, written
     // through `dst`'s strides, so that the long side fills the microkernels' rows.
@@ -162,6 +192,7 @@ mod tests {
             MatRef::row_major(&a, 2, 3),
             MatRef::row_major(&b, 3, 2),
             false,
+            Precision::F32,
         );
         assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
         // Accumulating adds; transposed views need no copy: aᵀ · a = [[17, 22, 27], …].
@@ -170,11 +201,12 @@ mod tests {
             MatRef::row_major(&a, 2, 3),
             MatRef::row_major(&b, 3, 2),
             true,
+            Precision::F32,
         );
         assert_eq!(c, [8.0, 10.0, 20.0, 22.0]);
         let mut g = [0.0; 9];
         let a = MatRef::row_major(&a, 2, 3);
-        matmul(&mut g, a.t(), a, false);
+        matmul(&mut g, a.t(), a, false, Precision::F32);
         assert_eq!(g, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
     }
 
@@ -205,10 +237,22 @@ mod tests {
                 MatRef::row_major(&a_t, k, m).t(),
             ] {
                 let mut c = vec![1.0; m * n];
-                matmul(&mut c, lhs, MatRef::row_major(&b, k, n), true);
+                matmul(
+                    &mut c,
+                    lhs,
+                    MatRef::row_major(&b, k, n),
+                    true,
+                    Precision::F32,
+                );
                 let plus_one: Vec<f32> = want.iter().map(|v| v + 1.0).collect();
                 assert_eq!(c, plus_one, "{m}×{n}×{k}, accumulating");
-                matmul(&mut c, lhs, MatRef::row_major(&b, k, n), false);
+                matmul(
+                    &mut c,
+                    lhs,
+                    MatRef::row_major(&b, k, n),
+                    false,
+                    Precision::F32,
+                );
                 assert_eq!(c, want, "{m}×{n}×{k}");
             }
         }
@@ -239,6 +283,7 @@ mod tests {
             MatRef::row_major(&[1.0; 5], 2, 3),
             MatRef::row_major(&[1.0; 6], 3, 2),
             false,
+            Precision::F32,
         );
     }
 }

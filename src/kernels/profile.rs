@@ -219,5 +219,8 @@ pub fn report(totals: &[Total], step_seconds: f64) -> String {
         "matrix products on {} microkernels (gemm)\n",
         super::matmul::instruction_set()
     );
+    if super::precision() == super::Precision::Bf16 {
+        text += "convolutions' direct products in bf16 with fp32 sums (AVX512-BF16, pretext's kernel), Winograd's in fp32\n";
+    }
     text
 }

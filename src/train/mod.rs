@@ -171,6 +171,7 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
         source: Arc::clone(&source),
     };
     let method = Arc::new(M::new(method_config, &context)?);
+    apply_precision(&config.train);
     let input = method.input_spec(data_input);
     let encoder = EncoderConfig {
         in_channels: input.channels,
@@ -190,6 +191,28 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
         input,
         source,
     })
+}
+
+/// Sets `train.precision` for the convolutions' products, with a warning where the CPU or the
+/// device cannot run it (then fp32).
+fn apply_precision(train: &crate::config::TrainConfig) {
+    use crate::kernels::{Precision, set_precision};
+    let wanted = match train.device.starts_with("flex") {
+        true => train.precision,
+        false if train.precision == Precision::Bf16 => {
+            tracing::warn!(
+                "train.precision = \"bf16\" is for the CPU (flex); {} trains in fp32",
+                train.device
+            );
+            Precision::F32
+        }
+        false => Precision::F32,
+    };
+    if set_precision(wanted) != wanted {
+        tracing::warn!(
+            "train.precision = \"bf16\": this CPU has no AVX512-BF16 (bf16 dot products); training in fp32"
+        );
+    }
 }
 
 /// Overwrites `base` with `update`, descending into tables present in both.
