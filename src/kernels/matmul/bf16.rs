@@ -266,8 +266,8 @@ fn pack_pair_major(
 }
 
 /// [`pack_pair_major`] for an `x` whose inner dimension lies along memory (column stride
-/// 1): each row's pairs are converted 8 at a time as in [`pack_row_major`], then written
-/// across to their pairs' places.
+/// 1): each row is packed by [`pack_row_major`] (8 pairs at a time), then written across to
+/// its pairs' places.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
 #[allow(clippy::too_many_arguments)]
@@ -280,29 +280,12 @@ fn pack_pair_major_by_rows(
     kps: usize,
     out: &mut [u32],
 ) {
-    let mut row = [0u32; 8];
+    let mut row = vec![0u32; kps];
     for j in 0..panels * width {
+        pack_row_major(x, row0 + j, 1, kb, kps, &mut row);
         let (panel, at) = (j / width, j % width);
-        let out = &mut out[panel * kps * width + at..];
-        let r = row0 + j;
-        let mut p = 0;
-        if r < x.rows {
-            let line = &x.data[r * x.row_stride..][..x.cols];
-            while p + 8 <= kps && 2 * (kb + p) + 16 <= x.cols {
-                let values = &line[2 * (kb + p)..][..16];
-                // SAFETY: 16 values sliced above.
-                let values = unsafe { _mm512_loadu_ps(values.as_ptr()) };
-                let bf16: __m256i = bits(_mm512_cvtneps_pbh(values));
-                // SAFETY: `row` holds 8 values of 4 bytes.
-                unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), bf16) };
-                for (q, pair) in row.iter().enumerate() {
-                    out[(p + q) * width] = *pair;
-                }
-                p += 8;
-            }
-        }
-        for q in p..kps {
-            out[q * width] = pair(x, r, 2 * (kb + q));
+        for (p, pair) in row.iter().enumerate() {
+            out[(panel * kps + p) * width + at] = *pair;
         }
     }
 }
