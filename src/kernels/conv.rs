@@ -79,9 +79,10 @@ impl ConvShape {
     /// The geometry for people, as the step profile lists it: `3×3/1 64→64 8×8`, with
     /// ` winograd` when the forward takes that route.
     pub fn label(&self) -> String {
-        let route = match super::winograd::applies(self) {
-            true => " winograd",
-            false => "",
+        let route = match (super::winograd::applies(self), super::thin::applies(self)) {
+            (true, _) => " winograd",
+            (_, true) => " thin",
+            _ => "",
         };
         format!(
             "{}×{}/{} {}→{} {}×{}{route}",
@@ -322,12 +323,17 @@ fn scatter(src: &[f32], images: &mut [f32], rows: usize, p: usize) {
 /// `y = conv(x, weight)`: `x` is `N × C_in × H × W`, `weight` `C_out × C_in × k_h × k_w`, both
 /// contiguous; returns `N × C_out × H_out × W_out`.
 ///
-/// 3×3 stride-1 convolutions with padding 1 (most of a ResNet's) go through Winograd's
-/// F(4×4, 3×3) ([`winograd`](super::winograd)); the others through [`direct_forward`].
+/// 3×3 stride-1 convolutions with padding 1 and 32 channels or more (most of a ResNet's) go
+/// through Winograd's F(4×4, 3×3) ([`winograd`](super::winograd)), the other 3×3 stride-1
+/// ones through the in-place kernel for few channels ([`thin`](super::thin)), the rest
+/// through [`direct_forward`].
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    match super::winograd::applies(shape) {
-        true => super::winograd::forward(shape, x, weight),
-        false => direct_forward(shape, x, weight),
+    if super::winograd::applies(shape) {
+        super::winograd::forward(shape, x, weight)
+    } else if super::thin::applies(shape) {
+        super::thin::forward(shape, x, weight)
+    } else {
+        direct_forward(shape, x, weight)
     }
 }
 
@@ -421,16 +427,20 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
 
 /// The gradient of the weight, `C_out × C_in × k_h × k_w`, from the input `x` and the output
 /// gradient `dy`: through Winograd's transforms where the forward takes them
-/// ([`winograd::backward_weight`](super::winograd::backward_weight)), otherwise each thread
-/// sums its groups' products into its own buffer, then the buffers are added.
+/// ([`winograd::backward_weight`](super::winograd::backward_weight)) or the thin kernel
+/// ([`thin::backward_weight`](super::thin::backward_weight)); otherwise each thread sums its
+/// groups' products into its own buffer, then the buffers are added.
 ///
 /// The direct sum is built transposed, `dWᵀ = Σ cols · dyᵀ` (`K × C_out`): `gemm` then streams the
 /// patch matrix as it lies and packs only the small `dy`, where the untransposed product
 /// would copy the whole patch matrix into its packed layout once more per image.
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    match super::winograd::applies(shape) {
-        true => super::winograd::backward_weight(shape, x, dy),
-        false => direct_backward_weight(shape, x, dy),
+    if super::winograd::applies(shape) {
+        super::winograd::backward_weight(shape, x, dy)
+    } else if super::thin::applies(shape) {
+        super::thin::backward_weight(shape, x, dy)
+    } else {
+        direct_backward_weight(shape, x, dy)
     }
 }
 
@@ -482,7 +492,7 @@ pub(super) mod tests {
     use super::*;
 
     /// The definition, one multiply-add at a time.
-    fn naive(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    pub(in crate::kernels) fn naive(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
         let (ho, wo) = (shape.h_out(), shape.w_out());
         let mut y = vec![0.0; shape.batch * shape.c_out * ho * wo];
         for n in 0..shape.batch {
@@ -617,7 +627,8 @@ pub(super) mod tests {
     /// bf16 products ([`Precision::Bf16`]) give the fp32 convolution's output and both
     /// gradients to within bf16's rounding (8 significand bits: 2⁻⁹ relative per operand;
     /// 0.16–0.26 % of the largest value measured) on direct, strided and pointwise
-    /// geometries; Winograd's (64 channels) keeps fp32 products, which bf16 would put 6 % off.
+    /// geometries; Winograd's (64 channels) keeps fp32 products, which bf16 would put 6 % off,
+    /// and so does the thin kernel (16 channels, 3×3 stride 1), which has no product.
     /// The fp32 kernels are themselves tested against burn's (`kernels::tests`).
     #[test]
     fn bf16_products_agree_with_fp32_to_bf16_rounding() {
@@ -686,13 +697,9 @@ pub(super) mod tests {
                     err <= tolerance * scale,
                     "{name} of {shape:?}: bf16 differs by {err} for values up to {scale}"
                 );
-                let winograd = super::super::winograd::applies(&shape);
-                assert_eq!(
-                    err == 0.0,
-                    winograd,
-                    "{name} of {shape:?}: rounded {}",
-                    !winograd
-                );
+                let fp32 =
+                    super::super::winograd::applies(&shape) || super::super::thin::applies(&shape);
+                assert_eq!(err == 0.0, fp32, "{name} of {shape:?}: rounded {}", !fp32);
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod matmul;
 pub mod profile;
+pub mod thin;
 pub mod winograd;
 
 use batch_norm::{ChannelStats, NormShape};
@@ -503,12 +504,13 @@ mod tests {
     #[test]
     fn resnet_layers_agree_with_burn() {
         for (c_in, c_out, h, k, stride, pad) in [
-            (3, 8, 11, 7, 2, 3),  // ImageNet stem
-            (3, 8, 9, 3, 1, 1),   // CIFAR stem
-            (8, 16, 9, 3, 2, 1),  // first block of a stage
-            (8, 16, 9, 1, 2, 0),  // downsample
-            (16, 4, 5, 1, 1, 0),  // bottleneck 1×1
-            (64, 64, 7, 3, 1, 1), // a stage's 3×3, wide enough for Winograd
+            (3, 8, 11, 7, 2, 3),   // ImageNet stem
+            (3, 8, 9, 3, 1, 1),    // CIFAR stem
+            (8, 16, 9, 3, 2, 1),   // first block of a stage
+            (8, 16, 9, 1, 2, 0),   // downsample
+            (16, 4, 5, 1, 1, 0),   // bottleneck 1×1
+            (16, 16, 10, 3, 1, 1), // a narrow stage's 3×3 (the thin kernel)
+            (64, 64, 7, 3, 1, 1),  // a stage's 3×3, wide enough for Winograd
         ] {
             // 5 images: groups that share one product, and a partial last group.
             agrees_with_burn(ConvShape {
