@@ -1,31 +1,33 @@
-//! 3×3 stride-1 convolutions of few channels, computed in place: no patch matrix, no
-//! Winograd transforms, an output tile held in vector registers.
+//! 3×3 convolutions of few channels at stride 1 or 2, computed in place: no patch matrix,
+//! no Winograd transforms, an output tile held in vector registers.
 //!
 //! The im2col route ([`conv`](super::conv)) writes each image's `9·C_in × H·W` patch matrix
 //! and multiplies it by the `C_out × 9·C_in` weights; with 16 channels both sides of that
 //! product are too small for a matrix kernel to run near the CPU's peak (the 16-channel
 //! layers of the narrow ResNet-18 ran at 75–90 GFLOP/s on two Zen 4 cores, a quarter of the
 //! step), and the patch matrix is nine copies of the input. Here each image is copied once
-//! into a zero-padded buffer, and every output is a sum of shifted rows of it
-//! (the direct convolution of the small-channel kernels in oneDNN, and of Georganas et al.
-//! 2018, "Anatomy of high-performance deep learning convolutions on SIMD architectures").
+//! into zero-padded planes, and every output is a sum of shifted rows of them (the direct
+//! convolutions oneDNN uses for small channel counts; Georganas et al. 2018, "Anatomy of
+//! high-performance deep learning convolutions on SIMD architectures").
 //!
 //! **The flat padded layout.** With the input zero-padded to `H_p × W_p`, output `(y, x)`
 //! of kernel tap `(i, j)` reads padded pixel `(y + i, x + j)`, which in the flattened plane
 //! is `q + i·W_p + j` for `q = y·W_p + x`. Computing the output on the padded width — `W_p`
 //! columns per row, of which the last two are discarded — makes every tap one constant shift
 //! of the same flat index, so a vector of consecutive `q` spans row ends without any
-//! bookkeeping, and an 8×8 map fills vectors as well as a 32×32 one (at the cost of
-//! `2 / W_p` discarded columns).
+//! bookkeeping, and a 16×16 map fills vectors as well as a 32×32 one (at the cost of
+//! `2 / W_p` discarded columns). At stride 2 the padded input is first split into its four
+//! phases (even and odd rows by even and odd columns), after which each tap is again one
+//! shift within one phase ([`Plan`]).
 //!
 //! * Forward: `y[o, q] = Σ_c Σ_t w[o, c, t] · x_p[c, q + s_t]`, an `R × V` tile of output
 //!   channels by vectors of `q` in registers, one broadcast weight per channel and tap.
-//! * Input gradient: a stride-1 convolution's input gradient is the forward convolution of
-//!   `dy` by the flipped kernel ([`conv::backward_input`](super::conv::backward_input)), so
-//!   it takes this forward too.
-//! * Weight gradient: `dw[o, c, t] = Σ_n Σ_q dy_p[o, q] · x_p[c, q + s_t]`, with `dy` laid out
-//!   on the padded width and zeros in the discarded columns, `R` output channels × 9 taps of
-//!   vector accumulators, summed across lanes once at the end.
+//! * Input gradient at stride 1: the forward convolution of `dy` by the flipped kernel
+//!   ([`conv::backward_input`](super::conv::backward_input)), so it takes this forward too
+//!   (a strided layer's stays a product and col2im).
+//! * Weight gradient: `dw[o, c, t] = Σ_n Σ_q dy_p[o, q] · x_p[c, q + s_t]`, with `dy` laid
+//!   out on the padded width and zeros in the discarded columns, `R` output channels × 9 taps
+//!   of vector accumulators, summed across lanes once at the end.
 //!
 //! AVX-512 (16 lanes, a tile of 8 channels × 3 vectors) and AVX2 + FMA (8 lanes, 4 × 3),
 //! chosen at run time; CPUs with neither keep the im2col route. The products stay fp32 in a
@@ -35,16 +37,26 @@
 use super::conv::{ConvShape, images_per_task};
 use rayon::prelude::*;
 
-/// Whether the convolution is one this module computes: 3×3, stride 1 (any padding), on a
-/// CPU with AVX2 + FMA or AVX-512, and not one Winograd's F(4×4, 3×3) takes (at 32 channels
-/// and more its 4× fewer multiply-adds win).
+/// Whether the convolution is one this module computes: 3×3 at stride 1 or 2 (any padding)
+/// with fewer than [`MAX_CHANNELS`] channels on one side, on a CPU with AVX2 + FMA or
+/// AVX-512. Winograd's F(4×4, 3×3) takes the stride-1 layers from there on.
 pub fn applies(shape: &ConvShape) -> bool {
     shape.kh == 3
         && shape.kw == 3
-        && shape.stride == [1, 1]
+        && matches!(shape.stride, [1, 1] | [2, 2])
+        && shape.c_in.min(shape.c_out) < MAX_CHANNELS
         && isa().is_some()
         && !super::winograd::applies(shape)
 }
+
+/// From this many channels on both sides, the other routes are as fast or faster. On the
+/// narrow ResNet-18 at two threads (Zen 4, alternating runs), the strided 32→64 and 64→128
+/// layers ran their forward at 73–77 / 45–50 GFLOP/s here against 75 / 82–93 through im2col
+/// (an 8×8 map's 4 × 5 outputs fill one 48-float tile for 20), where 16→32 gained 42–48 →
+/// 67–74; at stride 1 Winograd's 4× fewer multiply-adds win from 32 channels
+/// ([`winograd`](super::winograd)). 1×1 stride-2 layers gained nothing (12–17 GFLOP/s either
+/// way: a copy of the input per pass for `C_in` multiply-adds per output) and stay products.
+const MAX_CHANNELS: usize = 32;
 
 /// `y = conv(x, weight)` for a geometry where [`applies`]: `x` `N × C_in × H × W`, `weight`
 /// `C_out × C_in × 3 × 3`; returns `N × C_out × H_out × W_out`.
@@ -61,14 +73,15 @@ fn forward_on(isa: Isa, shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32
     let packed = pack_weights(shape, weight, isa.rows);
     let per_task = images_per_task(shape.batch);
     let (image_in, image_out) = (shape.c_in * shape.h * shape.w, shape.c_out * shape.p());
+    let per_block = shape.c_in * plan.shifts.len() * isa.rows;
     y.par_chunks_mut((per_task * image_out).max(1))
         .zip(x.par_chunks((per_task * image_in).max(1)))
         .for_each(|(y, x)| {
             let mut padded = vec![0.0; shape.c_in * plan.stride];
             let mut tile = vec![0.0; isa.rows * plan.columns];
             for (y, x) in y.chunks_exact_mut(image_out).zip(x.chunks_exact(image_in)) {
-                plan.pad(x, shape.c_in, shape.h, shape.w, &mut padded);
-                for (block, weights) in packed.chunks_exact(shape.c_in * 9 * isa.rows).enumerate() {
+                plan.pad(x, shape, &mut padded);
+                for (block, weights) in packed.chunks_exact(per_block).enumerate() {
                     // SAFETY: `isa` was detected on this CPU; the buffers have the plan's sizes.
                     unsafe { (isa.forward)(&plan, shape.c_in, &padded, weights, &mut tile) };
                     let first = block * isa.rows;
@@ -85,8 +98,8 @@ fn forward_on(isa: Isa, shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32
     y
 }
 
-/// The weight gradient `C_out × C_in × 3 × 3` from the input `x` and the output gradient `dy`
-/// (`N × C_out × H_out × W_out`), for a geometry where [`applies`].
+/// The weight gradient `C_out × C_in × 3 × 3` from the input `x` and the output gradient
+/// `dy` (`N × C_out × H_out × W_out`), for a geometry where [`applies`].
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let isa = isa().expect("thin::backward_weight on a CPU without AVX2 + FMA");
     backward_weight_on(isa, shape, x, dy)
@@ -96,9 +109,10 @@ pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
 fn backward_weight_on(isa: Isa, shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     shape.check(x.len(), shape.c_out * shape.k(), dy.len());
     let plan = Plan::new(shape, isa.lanes * isa.vectors);
-    let rows = isa.weight_rows;
+    let (taps, tile) = (plan.shifts.len(), isa.weight);
+    let rows = tile.rows;
     let blocks = shape.c_out.div_ceil(rows);
-    let lanes_total = blocks * shape.c_in * rows * 9 * isa.lanes;
+    let per_block = shape.c_in * rows * taps * isa.lanes;
     let per_task = images_per_task(shape.batch);
     let (image_in, image_out) = (shape.c_in * shape.h * shape.w, shape.c_out * shape.p());
     let sums = x
@@ -107,20 +121,19 @@ fn backward_weight_on(isa: Isa, shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec
         .map(|(x, dy)| {
             let mut padded = vec![0.0; shape.c_in * plan.stride];
             let mut grads = vec![0.0; blocks * rows * plan.columns];
-            let mut sums = vec![0.0; lanes_total];
+            let mut sums = vec![0.0; blocks * per_block];
             for (x, dy) in x.chunks_exact(image_in).zip(dy.chunks_exact(image_out)) {
-                plan.pad(x, shape.c_in, shape.h, shape.w, &mut padded);
+                plan.pad(x, shape, &mut padded);
                 for (plane, grad) in grads
                     .chunks_exact_mut(plan.columns)
                     .zip(dy.chunks(shape.p()))
                 {
                     plan.widen(grad, plane);
                 }
-                let per_block = shape.c_in * rows * 9 * isa.lanes;
                 for (block, sums) in sums.chunks_exact_mut(per_block).enumerate() {
                     let grads = &grads[block * rows * plan.columns..][..rows * plan.columns];
                     // SAFETY: `isa` was detected on this CPU; the buffers have the plan's sizes.
-                    unsafe { (isa.weight)(&plan, shape.c_in, &padded, grads, sums) };
+                    unsafe { (tile.run)(&plan, shape.c_in, &padded, grads, sums) };
                 }
             }
             sums
@@ -129,74 +142,100 @@ fn backward_weight_on(isa: Isa, shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec
             a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
             a
         })
-        .unwrap_or_else(|| vec![0.0; lanes_total]);
+        .unwrap_or_else(|| vec![0.0; blocks * per_block]);
     // sums: [block][c][r][tap][lane] → dw[o = block·rows + r][c][tap].
     let mut dw = vec![0.0; shape.c_out * shape.k()];
     for (i, lanes) in sums.chunks_exact(isa.lanes).enumerate() {
         let (tap, r, c, block) = (
-            i % 9,
-            i / 9 % rows,
-            i / (9 * rows) % shape.c_in,
-            i / (9 * rows * shape.c_in),
+            i % taps,
+            i / taps % rows,
+            i / (taps * rows) % shape.c_in,
+            i / (taps * rows * shape.c_in),
         );
         let o = block * rows + r;
         if o < shape.c_out {
-            dw[(o * shape.c_in + c) * 9 + tap] = lanes.iter().sum();
+            dw[(o * shape.c_in + c) * taps + tap] = lanes.iter().sum();
         }
     }
     dw
 }
 
-/// One image's geometry in the flat padded layout.
+/// One image's geometry in the flat padded layout. At stride 2 the padded input is split
+/// into its four phases, `P_ab[u][v] = x_p[2u + a][2v + b]`: output `(y, x)` of tap `(i, j)`
+/// reads `P_(i mod 2)(j mod 2)[y + ⌊i/2⌋][x + ⌊j/2⌋]`, again one constant shift of the flat
+/// index `q = y·W_q + x` within one phase plane, of width `W_q = ⌈W_p / 2⌉`. Stride 1 is the
+/// same with one phase.
 struct Plan {
-    /// Padded input width `W_p`: the row stride of every plane.
-    width: usize,
+    /// The stride, the same along both axes: 1 or 2.
+    step: usize,
     /// Padding (rows, columns).
     padding: [usize; 2],
-    /// Output rows `H_out` and the columns kept of each, `W_out = W_p − 2`.
+    /// Row stride of every phase plane, `W_q = ⌈W_p / step⌉`, and so of the output computed.
+    width: usize,
+    /// Output rows `H_out` and the columns kept of each, `W_out ≤ W_q`.
     out: [usize; 2],
-    /// Flat output positions computed per channel, `H_out·W_p` rounded up to a whole tile of
-    /// vectors; the zero gradients past `H_out·W_p` add nothing to the weight gradient.
+    /// Flat output positions computed per channel, `H_out·W_q` rounded up to a whole tile of
+    /// vectors; the zero gradients past `H_out·W_q` add nothing to the weight gradient.
     columns: usize,
-    /// Floats per padded input channel: the farthest read, `columns + 2·W_p + 2`.
+    /// Floats per phase plane: the farthest read, `columns` plus the largest shift.
+    phase: usize,
+    /// Floats per padded input channel: `step²` phase planes.
     stride: usize,
+    /// Tap `t = k·i + j`'s offset in a channel's planes: its phase plane plus its shift.
+    shifts: Vec<usize>,
 }
 
 impl Plan {
     fn new(shape: &ConvShape, tile: usize) -> Self {
-        let width = shape.w + 2 * shape.padding[1];
+        let step = shape.stride[0];
+        let width = (shape.w + 2 * shape.padding[1]).div_ceil(step);
         let out = [shape.h_out(), shape.w_out()];
         let columns = (out[0] * width).div_ceil(tile) * tile;
+        let k = shape.kw;
+        let shift = |i: usize, j: usize| i / step * width + j / step;
+        let phase = columns + shift(k - 1, k - 1) + 1;
+        let shifts = (0..k * k)
+            .map(|t| {
+                let (i, j) = (t / k, t % k);
+                (i % step * step + j % step) * phase + shift(i, j)
+            })
+            .collect();
         Plan {
-            width,
+            step,
             padding: shape.padding,
+            width,
             out,
             columns,
-            stride: columns + 2 * width + 2,
+            phase,
+            stride: step * step * phase,
+            shifts,
         }
     }
 
-    /// Tap `t = 3i + j`'s shift in the flat layout.
-    fn shifts(&self) -> [usize; 9] {
-        std::array::from_fn(|t| t / 3 * self.width + t % 3)
-    }
-
-    /// Copies a `C × H × W` image into its padded planes; the borders stay as they were
-    /// allocated, zero.
-    fn pad(&self, image: &[f32], c: usize, h: usize, w: usize, padded: &mut [f32]) {
+    /// Copies a `C × H × W` image into its padded phase planes; the borders stay as they
+    /// were allocated, zero.
+    fn pad(&self, image: &[f32], shape: &ConvShape, padded: &mut [f32]) {
         let [py, px] = self.padding;
-        for (plane, src) in padded
+        let (h, w, s) = (shape.h, shape.w, self.step);
+        for (planes, src) in padded
             .chunks_exact_mut(self.stride)
             .zip(image.chunks_exact(h * w))
-            .take(c)
         {
             for (y, row) in src.chunks_exact(w).enumerate() {
-                plane[(y + py) * self.width + px..][..w].copy_from_slice(row);
+                let (u, a) = ((y + py) / s, (y + py) % s);
+                if s == 1 {
+                    planes[u * self.width + px..][..w].copy_from_slice(row);
+                    continue;
+                }
+                for (x, &value) in row.iter().enumerate() {
+                    let (v, b) = ((x + px) / s, (x + px) % s);
+                    planes[(a * s + b) * self.phase + u * self.width + v] = value;
+                }
             }
         }
     }
 
-    /// Keeps the `H_out × W_out` outputs of a plane computed on the padded width.
+    /// Keeps the `H_out × W_out` outputs of a plane computed on the phase width.
     fn crop(&self, plane: &[f32], out: &mut [f32]) {
         let [ho, wo] = self.out;
         for (y, row) in out.chunks_exact_mut(wo).take(ho).enumerate() {
@@ -204,7 +243,7 @@ impl Plan {
         }
     }
 
-    /// Lays an `H_out × W_out` gradient out on the padded width; the discarded columns stay
+    /// Lays an `H_out × W_out` gradient out on the phase width; the discarded columns stay
     /// zero.
     fn widen(&self, grad: &[f32], plane: &mut [f32]) {
         let wo = self.out[1];
@@ -217,21 +256,30 @@ impl Plan {
 /// The weights as the forward tile reads them: for each block of `rows` output channels,
 /// `[c][tap][r]` (the block's channels past `C_out` zero).
 fn pack_weights(shape: &ConvShape, weight: &[f32], rows: usize) -> Vec<f32> {
-    let blocks = shape.c_out.div_ceil(rows);
-    let mut packed = vec![0.0; blocks * shape.c_in * 9 * rows];
+    let (blocks, taps) = (shape.c_out.div_ceil(rows), shape.kh * shape.kw);
+    let mut packed = vec![0.0; blocks * shape.c_in * taps * rows];
     for (i, v) in packed.iter_mut().enumerate() {
         let (r, tap, c, block) = (
             i % rows,
-            i / rows % 9,
-            i / (rows * 9) % shape.c_in,
-            i / (rows * 9 * shape.c_in),
+            i / rows % taps,
+            i / (rows * taps) % shape.c_in,
+            i / (rows * taps * shape.c_in),
         );
         let o = block * rows + r;
         if o < shape.c_out {
-            *v = weight[(o * shape.c_in + c) * 9 + tap];
+            *v = weight[(o * shape.c_in + c) * taps + tap];
         }
     }
     packed
+}
+
+/// A weight-gradient kernel and the output channels of its tile.
+#[derive(Clone, Copy)]
+struct WeightTile {
+    /// Output channels per tile.
+    rows: usize,
+    /// One block of output channels of one image, added to `sums[c][r][tap][lane]`.
+    run: unsafe fn(&Plan, usize, &[f32], &[f32], &mut [f32]),
 }
 
 /// One instruction set's tiles and kernels.
@@ -245,12 +293,10 @@ struct Isa {
     rows: usize,
     /// Vectors of positions per forward tile.
     vectors: usize,
-    /// Output channels per weight-gradient tile.
-    weight_rows: usize,
     /// One block of output channels of one image: `tile[r][q] = Σ_c Σ_t w · x_p`.
     forward: unsafe fn(&Plan, usize, &[f32], &[f32], &mut [f32]),
-    /// One block of output channels of one image, added to `sums[c][r][tap][lane]`.
-    weight: unsafe fn(&Plan, usize, &[f32], &[f32], &mut [f32]),
+    /// The weight gradient.
+    weight: WeightTile,
 }
 
 /// The instruction set these kernels run on here (`"avx512f"` or `"avx2+fma"`), or `None`
@@ -282,7 +328,7 @@ fn isas() -> Vec<Isa> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Isa, Plan};
+    use super::{Isa, Plan, WeightTile};
     use std::arch::x86_64::*;
 
     /// The vector operations the tiles need, for one register width.
@@ -366,9 +412,11 @@ mod x86 {
         lanes: 16,
         rows: 8,
         vectors: 3,
-        weight_rows: 3,
         forward: forward_avx512,
-        weight: weight_avx512,
+        weight: WeightTile {
+            rows: 3,
+            run: weight_avx512::<3, 9>,
+        },
     };
 
     /// 8 lanes; forward tile 4 channels × 3 vectors (12 of the 16 registers), weight-gradient
@@ -378,9 +426,11 @@ mod x86 {
         lanes: 8,
         rows: 4,
         vectors: 3,
-        weight_rows: 1,
         forward: forward_avx2,
-        weight: weight_avx2,
+        weight: WeightTile {
+            rows: 1,
+            run: weight_avx2::<1, 9>,
+        },
     };
 
     #[target_feature(enable = "avx512f")]
@@ -394,13 +444,25 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn weight_avx512(plan: &Plan, c_in: usize, x: &[f32], dy: &[f32], sums: &mut [f32]) {
-        unsafe { weight_tiles::<Avx512, 3>(plan, c_in, x, dy, sums) }
+    unsafe fn weight_avx512<const R: usize, const T: usize>(
+        plan: &Plan,
+        c_in: usize,
+        x: &[f32],
+        dy: &[f32],
+        sums: &mut [f32],
+    ) {
+        unsafe { weight_tiles::<Avx512, R, T>(plan, c_in, x, dy, sums) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn weight_avx2(plan: &Plan, c_in: usize, x: &[f32], dy: &[f32], sums: &mut [f32]) {
-        unsafe { weight_tiles::<Avx2, 1>(plan, c_in, x, dy, sums) }
+    unsafe fn weight_avx2<const R: usize, const T: usize>(
+        plan: &Plan,
+        c_in: usize,
+        x: &[f32],
+        dy: &[f32],
+        sums: &mut [f32],
+    ) {
+        unsafe { weight_tiles::<Avx2, R, T>(plan, c_in, x, dy, sums) }
     }
 
     /// `tile[r][q] = Σ_c Σ_t w[c][t][r] · x[c][q + s_t]` for the `R` channels of one block,
@@ -414,18 +476,20 @@ mod x86 {
         w: &[f32],
         tile: &mut [f32],
     ) {
-        assert!(x.len() >= c_in * plan.stride && w.len() >= c_in * 9 * R);
+        let shifts = &plan.shifts[..];
+        assert!(x.len() >= c_in * plan.stride && w.len() >= c_in * shifts.len() * R);
         assert!(tile.len() >= R * plan.columns && plan.columns.is_multiple_of(V * S::LANES));
-        let shifts = plan.shifts();
         let (x, w, out) = (x.as_ptr(), w.as_ptr(), tile.as_mut_ptr());
         for q in (0..plan.columns).step_by(V * S::LANES) {
-            // SAFETY: q + v·LANES + s_t < columns + 2·W_p + 2 = stride within each channel's
-            // plane (asserted sizes above), and r·columns + q + v·LANES < R·columns.
+            // SAFETY: q + v·LANES + s_t < the channel's `stride` floats (a tap's shift is at
+            // most its phase plane's offset plus the largest shift, and a plane holds
+            // `columns` plus that), inside the asserted sizes; r·columns + q + v·LANES <
+            // R·columns.
             unsafe {
                 let mut acc = [[S::zero(); V]; R];
                 for c in 0..c_in {
                     let plane = x.add(c * plan.stride + q);
-                    let wc = w.add(c * 9 * R);
+                    let wc = w.add(c * shifts.len() * R);
                     for (t, &shift) in shifts.iter().enumerate() {
                         let xv: [S::V; V] =
                             std::array::from_fn(|v| S::load(plane.add(shift + v * S::LANES)));
@@ -447,25 +511,25 @@ mod x86 {
     }
 
     /// `sums[c][r][t][lane] += Σ_q dy[r][q] · x[c][q + s_t]` (lane `q mod LANES`) for the `R`
-    /// channels of one block.
+    /// channels of one block and the kernel's `T` taps.
     #[inline(always)]
-    unsafe fn weight_tiles<S: Simd, const R: usize>(
+    unsafe fn weight_tiles<S: Simd, const R: usize, const T: usize>(
         plan: &Plan,
         c_in: usize,
         x: &[f32],
         dy: &[f32],
         sums: &mut [f32],
     ) {
+        let shifts: &[usize; T] = plan.shifts[..].try_into().expect("one shift per tap");
         assert!(x.len() >= c_in * plan.stride && dy.len() >= R * plan.columns);
-        assert!(sums.len() >= c_in * R * 9 * S::LANES && plan.columns.is_multiple_of(S::LANES));
-        let shifts = plan.shifts();
+        assert!(sums.len() >= c_in * R * T * S::LANES && plan.columns.is_multiple_of(S::LANES));
         let (x, dy, sums) = (x.as_ptr(), dy.as_ptr(), sums.as_mut_ptr());
         for c in 0..c_in {
             // SAFETY: the reads stay inside the asserted sizes as in `forward_tiles`; the
-            // sums written are those of channel c: (c·R + r)·9 + t < c_in·R·9 vectors.
+            // sums written are those of channel c: (c·R + r)·T + t < c_in·R·T vectors.
             unsafe {
                 let plane = x.add(c * plan.stride);
-                let mut acc = [[S::zero(); 9]; R];
+                let mut acc = [[S::zero(); T]; R];
                 for q in (0..plan.columns).step_by(S::LANES) {
                     let g: [S::V; R] =
                         std::array::from_fn(|r| S::load(dy.add(r * plan.columns + q)));
@@ -478,7 +542,7 @@ mod x86 {
                 }
                 for (r, acc) in acc.iter().enumerate() {
                     for (t, a) in acc.iter().enumerate() {
-                        let p = sums.add(((c * R + r) * 9 + t) * S::LANES);
+                        let p = sums.add(((c * R + r) * T + t) * S::LANES);
                         S::store(p, S::add(S::load(p), *a));
                     }
                 }
@@ -495,31 +559,38 @@ mod tests {
     use crate::kernels::matmul::Precision;
 
     /// Channel counts off the tiles' multiples, maps narrower and wider than a vector and
-    /// than a tile of vectors, paddings 0–2 (2 is the flipped form of an unpadded layer's
-    /// input gradient), one and several images per thread.
-    const SHAPES: [(usize, usize, usize, usize, usize, usize); 8] = [
-        (1, 1, 1, 3, 3, 0),
-        (3, 3, 16, 9, 9, 1),
-        (2, 16, 16, 12, 12, 1),
-        (5, 5, 9, 7, 13, 1),
-        (4, 17, 3, 4, 5, 2),
-        (2, 2, 24, 1, 6, 1),
-        (7, 8, 8, 20, 3, 0),
-        (3, 9, 31, 33, 17, 1),
+    /// than a tile of vectors, odd and even sides at stride 2, paddings 0–2 (2 is the flipped
+    /// form of an unpadded layer's input gradient), one and several images per thread:
+    /// `(batch, c_in, c_out, h, w, padding, kernel, stride)`.
+    const SHAPES: [[usize; 8]; 14] = [
+        [1, 1, 1, 3, 3, 0, 3, 1],
+        [3, 3, 16, 9, 9, 1, 3, 1],
+        [2, 16, 16, 12, 12, 1, 3, 1],
+        [5, 5, 9, 7, 13, 1, 3, 1],
+        [4, 17, 3, 4, 5, 2, 3, 1],
+        [2, 2, 24, 1, 6, 1, 3, 1],
+        [7, 8, 8, 20, 3, 0, 3, 1],
+        [3, 9, 31, 33, 17, 1, 3, 1],
+        [3, 16, 32, 16, 16, 1, 3, 2],
+        [2, 5, 7, 9, 11, 1, 3, 2],
+        [4, 3, 10, 8, 7, 0, 3, 2],
+        [2, 16, 32, 16, 16, 0, 3, 2],
+        [3, 7, 9, 9, 6, 2, 3, 2],
+        [2, 4, 5, 5, 5, 1, 3, 2],
     ];
 
     fn shapes() -> impl Iterator<Item = ConvShape> {
         SHAPES
             .into_iter()
-            .map(|(batch, c_in, c_out, h, w, pad)| ConvShape {
+            .map(|[batch, c_in, c_out, h, w, pad, k, stride]| ConvShape {
                 batch,
                 c_in,
                 h,
                 w,
                 c_out,
-                kh: 3,
-                kw: 3,
-                stride: [1, 1],
+                kh: k,
+                kw: k,
+                stride: [stride; 2],
                 padding: [pad; 2],
                 precision: Precision::F32,
             })
@@ -559,6 +630,34 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn applies_to_the_thin_3x3_layers_only() {
+        let layer = |c_in, c_out, k, stride, side| ConvShape {
+            batch: 8,
+            c_in,
+            h: side,
+            w: side,
+            c_out,
+            kh: k,
+            kw: k,
+            stride: [stride; 2],
+            padding: [k / 2; 2],
+            precision: Precision::F32,
+        };
+        let thin = isa().is_some();
+        for (shape, expected) in [
+            (layer(16, 16, 3, 1, 32), thin),
+            (layer(3, 16, 3, 1, 32), thin),
+            (layer(16, 32, 3, 2, 32), thin),
+            (layer(32, 64, 3, 2, 16), false),
+            (layer(64, 64, 3, 1, 8), false), // Winograd's
+            (layer(16, 32, 1, 2, 32), false),
+            (layer(16, 16, 5, 1, 32), false),
+        ] {
+            assert_eq!(applies(&shape), expected, "{shape:?}");
         }
     }
 
