@@ -13,6 +13,7 @@ pub mod conv;
 pub mod matmul;
 pub mod profile;
 pub mod thin;
+pub mod vectorize;
 pub mod winograd;
 
 use batch_norm::{ChannelStats, NormShape};

@@ -31,6 +31,7 @@
 
 use super::conv::{ConvShape, images_per_task};
 use super::matmul::{MatRef, Precision, matmul};
+use super::vectorize::vectorized;
 use rayon::prelude::*;
 
 /// Output pixels per tile side.
@@ -132,6 +133,66 @@ fn kernel_adjoint([u0, u1, u2, u3, u4, u5]: [f32; ALPHA]) -> [f32; 3] {
         -n * SIXTH + nn * (1.0 / 12.0),
         -p * SIXTH + pp * SIXTH + u5,
     ]
+}
+
+/// Channels per block of [`across_channels`]: one AVX-512 vector, two AVX2 ones.
+const LANES: usize = 16;
+
+/// Applies a column transform `f` to every channel of `I` channel vectors (`src`, each `C`
+/// long), handing output `j`'s values for channels `k..k + len` to `put(j, k, values)`.
+///
+/// The transforms are one formula per channel; written as a loop over the channels of six
+/// slices, the compiler kept it scalar. Here `LANES` channels at a time go through `f`
+/// from fixed-size arrays, a loop it vectorises (to the widest instructions where the caller
+/// runs under [`vectorized`]); the last `C mod LANES` channels go one by one.
+#[inline(always)]
+fn across_channels<const I: usize, const O: usize>(
+    src: [&[f32]; I],
+    f: impl Fn([f32; I]) -> [f32; O],
+    mut put: impl FnMut(usize, usize, &[f32]),
+) {
+    let c = src[0].len();
+    let mut k = 0;
+    while k < c {
+        let len = LANES.min(c - k);
+        let mut out = [[0f32; LANES]; O];
+        if len == LANES {
+            let blocks: [[f32; LANES]; I] = std::array::from_fn(|i| {
+                let block = &src[i][k..k + LANES];
+                std::array::from_fn(|l| block[l])
+            });
+            for l in 0..LANES {
+                let values = f(std::array::from_fn(|i| blocks[i][l]));
+                for (out, value) in out.iter_mut().zip(values) {
+                    out[l] = value;
+                }
+            }
+        } else {
+            for l in 0..len {
+                let values = f(std::array::from_fn(|i| src[i][k + l]));
+                for (out, value) in out.iter_mut().zip(values) {
+                    out[l] = value;
+                }
+            }
+        }
+        for (j, out) in out.iter().enumerate() {
+            put(j, k, &out[..len]);
+        }
+        k += len;
+    }
+}
+
+/// Copies `values` to the start of `dst`: a whole block as one fixed-size copy (a
+/// slice's `copy_from_slice` of unknown length calls `memmove`, 9 % of the ConvNet's step).
+#[inline(always)]
+fn store(dst: &mut [f32], values: &[f32]) {
+    match (
+        <&[f32; LANES]>::try_from(values),
+        dst.first_chunk_mut::<LANES>(),
+    ) {
+        (Ok(values), Some(dst)) => *dst = *values,
+        _ => dst[..values.len()].copy_from_slice(values),
+    }
 }
 
 /// The kernels transformed, `U_ξ = (G g Gᵀ)_ξ`, laid out `[C_in][ξ][C_out]`: row `i` of
@@ -248,9 +309,14 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
                 .zip(x.chunks(group * c_in * plane))
             {
                 let n = x.len() / (c_in * plane) * t;
-                for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
-                    work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
+                            work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
+                        }
+                    },
+                );
                 for xi in 0..XI {
                     let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
                     let u = MatRef {
@@ -268,9 +334,14 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
                         Precision::F32,
                     );
                 }
-                for (image, y) in y.chunks_exact_mut(c_out * plane).enumerate() {
-                    work.transform_output(&m[..XI * n * c_out], c_out, image * t, n, y);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (image, y) in y.chunks_exact_mut(c_out * plane).enumerate() {
+                            work.transform_output(&m[..XI * n * c_out], c_out, image * t, n, y);
+                        }
+                    },
+                );
             }
         });
     y
@@ -304,12 +375,23 @@ pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 .zip(dy.chunks(group * c_out * plane))
             {
                 let n = x.len() / (c_in * plane) * t;
-                for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
-                    work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
-                }
-                for (image, dy) in dy.chunks_exact(c_out * plane).enumerate() {
-                    work.transform_gradient(dy, c_out, &mut dm[..XI * n * c_out], image * t, n);
-                }
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
+                            work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
+                        }
+                        for (image, dy) in dy.chunks_exact(c_out * plane).enumerate() {
+                            work.transform_gradient(
+                                dy,
+                                c_out,
+                                &mut dm[..XI * n * c_out],
+                                image * t,
+                                n,
+                            );
+                        }
+                    },
+                );
                 for xi in 0..XI {
                     let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
                     let dm = MatRef::row_major(&dm[xi * n * c_out..][..n * c_out], n, c_out);
@@ -388,6 +470,7 @@ impl Work {
 
     /// Writes `Bᵀ d B` of every tile of one image `x` (`C × H × W`): value ξ of its tile `k`
     /// goes to row `first + k` of the `n × C` matrix ξ of `v`.
+    #[inline(always)]
     fn transform_input(&mut self, x: &[f32], c: usize, v: &mut [f32], first: usize, n: usize) {
         let Tiles { h, w, rows, cols } = self.tiles;
         let wp = M * cols + 2;
@@ -408,16 +491,9 @@ impl Work {
                     let d: [&[f32]; ALPHA] = std::array::from_fn(|i| {
                         &padded[((M * ty + i) * wp + M * tx + j) * c..][..c]
                     });
-                    let (t0, rest) = half[j * ALPHA * c..][..ALPHA * c].split_at_mut(c);
-                    let (t1, rest) = rest.split_at_mut(c);
-                    let (t2, rest) = rest.split_at_mut(c);
-                    let (t3, rest) = rest.split_at_mut(c);
-                    let (t4, t5) = rest.split_at_mut(c);
-                    for k in 0..c {
-                        let [a0, a1, a2, a3, a4, a5] =
-                            input_column([d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k]]);
-                        (t0[k], t1[k], t2[k], t3[k], t4[k], t5[k]) = (a0, a1, a2, a3, a4, a5);
-                    }
+                    across_channels(d, input_column, |a, k, values| {
+                        store(&mut half[(j * ALPHA + a) * c + k..], values)
+                    });
                 }
                 // (Bᵀ d) B: for each row a, combine the columns j.
                 let row = first + ty * cols + tx;
@@ -426,13 +502,9 @@ impl Work {
                         std::array::from_fn(|j| &half[(j * ALPHA + a) * c..][..c]);
                     let out: [usize; ALPHA] =
                         std::array::from_fn(|b| ((ALPHA * a + b) * n + row) * c);
-                    for k in 0..c {
-                        let values =
-                            input_column([t[0][k], t[1][k], t[2][k], t[3][k], t[4][k], t[5][k]]);
-                        for (b, value) in values.into_iter().enumerate() {
-                            v[out[b] + k] = value;
-                        }
-                    }
+                    across_channels(t, input_column, |b, k, values| {
+                        store(&mut v[out[b] + k..], values)
+                    });
                 }
             }
         }
@@ -440,6 +512,7 @@ impl Work {
 
     /// Writes `A ∂Y Aᵀ` of every output tile of one image's gradient `dy` (`C × H × W`):
     /// value ξ of its tile `k` goes to row `first + k` of the `n × C` matrix ξ of `dm`.
+    #[inline(always)]
     fn transform_gradient(&mut self, dy: &[f32], c: usize, dm: &mut [f32], first: usize, n: usize) {
         let Tiles { h, w, rows, cols } = self.tiles;
         let wg = M * cols;
@@ -462,12 +535,9 @@ impl Work {
                 for j in 0..M {
                     let d: [&[f32]; M] =
                         std::array::from_fn(|r| &grad[((M * ty + r) * wg + M * tx + j) * c..][..c]);
-                    for k in 0..c {
-                        let values = output_adjoint([d[0][k], d[1][k], d[2][k], d[3][k]]);
-                        for (a, value) in values.into_iter().enumerate() {
-                            half[(a * M + j) * c + k] = value;
-                        }
-                    }
+                    across_channels(d, output_adjoint, |a, k, values| {
+                        store(&mut half[(a * M + j) * c + k..], values)
+                    });
                 }
                 // (A ∂Y) Aᵀ: for each row a, combine its 4 columns.
                 let row = first + ty * cols + tx;
@@ -475,12 +545,9 @@ impl Work {
                     let t: [&[f32]; M] = std::array::from_fn(|j| &half[(a * M + j) * c..][..c]);
                     let out: [usize; ALPHA] =
                         std::array::from_fn(|b| ((ALPHA * a + b) * n + row) * c);
-                    for k in 0..c {
-                        let values = output_adjoint([t[0][k], t[1][k], t[2][k], t[3][k]]);
-                        for (b, value) in values.into_iter().enumerate() {
-                            dm[out[b] + k] = value;
-                        }
-                    }
+                    across_channels(t, output_adjoint, |b, k, values| {
+                        store(&mut dm[out[b] + k..], values)
+                    });
                 }
             }
         }
@@ -489,6 +556,7 @@ impl Work {
     /// Writes `Aᵀ m A` of every tile of one image into `y` (`C × H × W`), reading value ξ of
     /// its tile `k` from row `first + k` of the `n × C` matrix ξ of `m`; drops what lies past
     /// the map's edge.
+    #[inline(always)]
     fn transform_output(&mut self, m: &[f32], c: usize, first: usize, n: usize, y: &mut [f32]) {
         let Tiles { h, w, rows, cols } = self.tiles;
         let out = &mut self.out[..h * w * c];
@@ -500,27 +568,20 @@ impl Work {
                 for b in 0..ALPHA {
                     let q: [&[f32]; ALPHA] =
                         std::array::from_fn(|a| &m[((ALPHA * a + b) * n + row) * c..][..c]);
-                    let (z0, rest) = half[b * M * c..][..M * c].split_at_mut(c);
-                    let (z1, rest) = rest.split_at_mut(c);
-                    let (z2, z3) = rest.split_at_mut(c);
-                    for k in 0..c {
-                        let [r0, r1, r2, r3] =
-                            output_column([q[0][k], q[1][k], q[2][k], q[3][k], q[4][k], q[5][k]]);
-                        (z0[k], z1[k], z2[k], z3[k]) = (r0, r1, r2, r3);
-                    }
+                    across_channels(q, output_column, |r, k, values| {
+                        store(&mut half[(b * M + r) * c + k..], values)
+                    });
                 }
                 // (Aᵀ m) A: for each output row r, combine the columns b.
                 for r in 0..M.min(h - M * ty) {
                     let z: [&[f32]; ALPHA] = std::array::from_fn(|b| &half[(b * M + r) * c..][..c]);
                     let pixels = M.min(w - M * tx);
                     let line = &mut out[((M * ty + r) * w + M * tx) * c..][..pixels * c];
-                    for k in 0..c {
-                        let values =
-                            output_column([z[0][k], z[1][k], z[2][k], z[3][k], z[4][k], z[5][k]]);
-                        for (p, value) in values.into_iter().take(pixels).enumerate() {
-                            line[p * c + k] = value;
+                    across_channels(z, output_column, |p, k, values| {
+                        if p < pixels {
+                            store(&mut line[p * c + k..], values)
                         }
-                    }
+                    });
                 }
             }
         }
