@@ -530,6 +530,28 @@ pub(super) mod tests {
         y
     }
 
+    /// A square-kernel layer with the same stride and padding on both axes, fp32.
+    pub(in crate::kernels) fn layer(
+        [batch, c_in, c_out]: [usize; 3],
+        [h, w]: [usize; 2],
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvShape {
+        ConvShape {
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k,
+            kw: k,
+            stride: [stride; 2],
+            padding: [padding; 2],
+            precision: Precision::F32,
+        }
+    }
+
     /// A deterministic, irregular test signal.
     pub(in crate::kernels) fn ramp(len: usize, scale: f32) -> Vec<f32> {
         (0..len)
@@ -657,18 +679,7 @@ pub(super) mod tests {
             (3, 8, 13, 7, 2, 3, 1e-2),
             (64, 64, 8, 3, 1, 1, 0.0),
         ] {
-            let shape = ConvShape {
-                batch: 3,
-                c_in,
-                h: side,
-                w: side,
-                c_out,
-                kh: k,
-                kw: k,
-                stride: [stride; 2],
-                padding: [pad; 2],
-                precision: Precision::F32,
-            };
+            let shape = layer([3, c_in, c_out], [side, side], k, stride, pad);
             let bf16 = ConvShape {
                 precision: Precision::Bf16,
                 ..shape

@@ -554,9 +554,8 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::conv::tests::{assert_close, naive, ramp};
+    use crate::kernels::conv::tests::{assert_close, layer, naive, ramp};
     use crate::kernels::conv::{direct_backward_weight, direct_forward};
-    use crate::kernels::matmul::Precision;
 
     /// Channel counts off the tiles' multiples, maps narrower and wider than a vector and
     /// than a tile of vectors, odd and even sides at stride 2, paddings 0–2 (2 is the flipped
@@ -582,17 +581,8 @@ mod tests {
     fn shapes() -> impl Iterator<Item = ConvShape> {
         SHAPES
             .into_iter()
-            .map(|[batch, c_in, c_out, h, w, pad, k, stride]| ConvShape {
-                batch,
-                c_in,
-                h,
-                w,
-                c_out,
-                kh: k,
-                kw: k,
-                stride: [stride; 2],
-                padding: [pad; 2],
-                precision: Precision::F32,
+            .map(|[batch, c_in, c_out, h, w, pad, k, stride]| {
+                layer([batch, c_in, c_out], [h, w], k, stride, pad)
             })
     }
 
@@ -635,18 +625,8 @@ mod tests {
 
     #[test]
     fn applies_to_the_thin_3x3_layers_only() {
-        let layer = |c_in, c_out, k, stride, side| ConvShape {
-            batch: 8,
-            c_in,
-            h: side,
-            w: side,
-            c_out,
-            kh: k,
-            kw: k,
-            stride: [stride; 2],
-            padding: [k / 2; 2],
-            precision: Precision::F32,
-        };
+        let layer =
+            |c_in, c_out, k, stride, side| layer([8, c_in, c_out], [side, side], k, stride, k / 2);
         let thin = isa().is_some();
         for (shape, expected) in [
             (layer(16, 16, 3, 1, 32), thin),
