@@ -18,7 +18,7 @@
 //! bookkeeping, and a 16×16 map fills vectors as well as a 32×32 one (at the cost of
 //! `2 / W_p` discarded columns). At stride 2 the padded input is first split into its four
 //! phases (even and odd rows by even and odd columns), after which each tap is again one
-//! shift within one phase ([`Plan`]).
+//! shift within one phase (see `Plan`).
 //!
 //! * Forward: `y[o, q] = Σ_c Σ_t w[o, c, t] · x_p[c, q + s_t]`, an `R × V` tile of output
 //!   channels by vectors of `q` in registers, one broadcast weight per channel and tap.
@@ -38,7 +38,7 @@ use super::conv::{ConvShape, images_per_task};
 use rayon::prelude::*;
 
 /// Whether the convolution is one this module computes: 3×3 at stride 1 or 2 (any padding)
-/// with fewer than [`MAX_CHANNELS`] channels on one side, on a CPU with AVX2 + FMA or
+/// with fewer than 32 channels (`MAX_CHANNELS`) on one side, on a CPU with AVX2 + FMA or
 /// AVX-512. Winograd's F(4×4, 3×3) takes the stride-1 layers from there on.
 pub fn applies(shape: &ConvShape) -> bool {
     shape.kh == 3
