@@ -24,6 +24,18 @@
 use super::matmul::{MatRef, Precision, matmul};
 use rayon::prelude::*;
 
+/// The kernel a convolution's forward and weight gradient take ([`forward`],
+/// [`backward_weight`]); the stride-1 input gradient takes its flipped forward's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// Winograd's F(4×4, 3×3) ([`winograd`](super::winograd)).
+    Winograd,
+    /// The in-place kernel for few channels ([`thin`](super::thin)).
+    Thin,
+    /// im2col and a matrix product per image or group of images.
+    Unrolled,
+}
+
 /// The geometry of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
@@ -79,15 +91,26 @@ impl ConvShape {
     /// The geometry for people, as the step profile lists it: `3×3/1 64→64 8×8`, with
     /// ` winograd` when the forward takes that route.
     pub fn label(&self) -> String {
-        let route = match (super::winograd::applies(self), super::thin::applies(self)) {
-            (true, _) => " winograd",
-            (_, true) => " thin",
-            _ => "",
+        let route = match self.route() {
+            Route::Winograd => " winograd",
+            Route::Thin => " thin",
+            Route::Unrolled => "",
         };
         format!(
             "{}×{}/{} {}→{} {}×{}{route}",
             self.kh, self.kw, self.stride[0], self.c_in, self.c_out, self.h, self.w
         )
+    }
+
+    /// The kernel that computes this convolution's forward and weight gradient.
+    fn route(&self) -> Route {
+        if super::winograd::applies(self) {
+            Route::Winograd
+        } else if super::thin::applies(self) {
+            Route::Thin
+        } else {
+            Route::Unrolled
+        }
     }
 
     fn image_in(&self) -> usize {
@@ -328,12 +351,10 @@ fn scatter(src: &[f32], images: &mut [f32], rows: usize, p: usize) {
 /// channels at stride 1 or 2 through the in-place kernel ([`thin`](super::thin)), the rest
 /// through [`direct_forward`].
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    if super::winograd::applies(shape) {
-        super::winograd::forward(shape, x, weight)
-    } else if super::thin::applies(shape) {
-        super::thin::forward(shape, x, weight)
-    } else {
-        direct_forward(shape, x, weight)
+    match shape.route() {
+        Route::Winograd => super::winograd::forward(shape, x, weight),
+        Route::Thin => super::thin::forward(shape, x, weight),
+        Route::Unrolled => direct_forward(shape, x, weight),
     }
 }
 
@@ -435,12 +456,10 @@ pub fn backward_input(shape: &ConvShape, dy: &[f32], weight: &[f32]) -> Vec<f32>
 /// patch matrix as it lies and packs only the small `dy`, where the untransposed product
 /// would copy the whole patch matrix into its packed layout once more per image.
 pub fn backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    if super::winograd::applies(shape) {
-        super::winograd::backward_weight(shape, x, dy)
-    } else if super::thin::applies(shape) {
-        super::thin::backward_weight(shape, x, dy)
-    } else {
-        direct_backward_weight(shape, x, dy)
+    match shape.route() {
+        Route::Winograd => super::winograd::backward_weight(shape, x, dy),
+        Route::Thin => super::thin::backward_weight(shape, x, dy),
+        Route::Unrolled => direct_backward_weight(shape, x, dy),
     }
 }
 
@@ -711,8 +730,7 @@ pub(super) mod tests {
                 );
                 // The input gradient of a stride-1 layer is the flipped kernel's forward; a
                 // strided one's is a product and col2im.
-                let fp32 = (super::super::winograd::applies(&shape)
-                    || super::super::thin::applies(&shape))
+                let fp32 = shape.route() != Route::Unrolled
                     && (name != "input gradient" || shape.stride == [1, 1]);
                 assert_eq!(err == 0.0, fp32, "{name} of {shape:?}: rounded {}", !fp32);
             }

@@ -32,15 +32,11 @@ impl std::fmt::Display for Precision {
 /// has AVX-512, `"avx2+fma"` (8 lanes) where it has AVX2 and FMA, `"scalar"` otherwise. The
 /// same choice serves burn's flex backend, which multiplies through the same crate.
 pub fn instruction_set() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return "avx512f";
-        }
-        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
-        {
-            return "avx2+fma";
-        }
+    use super::vectorize::{Width, widest};
+    match widest() {
+        Some(Width::Avx512) => return "avx512f",
+        Some(Width::Avx2) => return "avx2+fma",
+        None => {}
     }
     #[cfg(target_arch = "aarch64")]
     return "neon";

@@ -307,23 +307,23 @@ pub fn instruction_set() -> Option<&'static str> {
 
 /// The best instruction set this CPU has for these kernels, if any.
 fn isa() -> Option<Isa> {
-    isas().into_iter().next()
+    isas().next()
 }
 
 /// Every instruction set this CPU has for these kernels, the widest first.
-fn isas() -> Vec<Isa> {
-    let mut found = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            found.push(x86::AVX512);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            found.push(x86::AVX2);
-        }
-    }
-    found
+#[cfg(target_arch = "x86_64")]
+fn isas() -> impl Iterator<Item = Isa> {
+    use super::vectorize::{Width, available};
+    available().map(|width| match width {
+        Width::Avx512 => x86::AVX512,
+        Width::Avx2 => x86::AVX2,
+    })
+}
+
+/// No instruction set for these kernels off x86-64: the im2col route computes every layer.
+#[cfg(not(target_arch = "x86_64"))]
+fn isas() -> impl Iterator<Item = Isa> {
+    std::iter::empty()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -588,7 +588,7 @@ mod tests {
 
     #[test]
     fn the_forward_is_the_definition_on_every_instruction_set() {
-        let isas = isas();
+        let isas: Vec<Isa> = isas().collect();
         if isas.is_empty() {
             eprintln!("skipped: this CPU has neither AVX2 + FMA nor AVX-512");
         }

@@ -25,15 +25,40 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
         fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        match widest() {
             // SAFETY: the CPU has the instructions `avx512` is compiled for.
-            return unsafe { avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+            Some(Width::Avx512) => return unsafe { avx512(f) },
             // SAFETY: as above.
-            return unsafe { avx2(f) };
+            Some(Width::Avx2) => return unsafe { avx2(f) },
+            None => {}
         }
     }
     f()
+}
+
+/// The x86 vector instruction sets pretext's kernels (and `gemm`'s) choose between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// AVX-512F: 16 lanes of f32.
+    Avx512,
+    /// AVX2 + FMA: 8 lanes.
+    Avx2,
+}
+
+/// The sets this CPU has, the widest first: none off x86-64, or on a CPU without AVX2 + FMA.
+pub fn available() -> impl Iterator<Item = Width> {
+    #[cfg(target_arch = "x86_64")]
+    let found = [
+        std::arch::is_x86_feature_detected!("avx512f").then_some(Width::Avx512),
+        (std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
+            .then_some(Width::Avx2),
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let found: [Option<Width>; 0] = [];
+    found.into_iter().flatten()
+}
+
+/// The widest set this CPU has, if any.
+pub fn widest() -> Option<Width> {
+    available().next()
 }
