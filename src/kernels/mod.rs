@@ -514,18 +514,7 @@ mod tests {
             (64, 64, 7, 3, 1, 1),  // a stage's 3×3, wide enough for Winograd
         ] {
             // 5 images: groups that share one product, and a partial last group.
-            agrees_with_burn(ConvShape {
-                batch: 5,
-                c_in,
-                h,
-                w: h,
-                c_out,
-                kh: k,
-                kw: k,
-                stride: [stride; 2],
-                padding: [pad; 2],
-                precision: Precision::F32,
-            });
+            agrees_with_burn(conv::tests::layer([5, c_in, c_out], [h, h], k, stride, pad));
         }
     }
 
