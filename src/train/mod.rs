@@ -773,7 +773,13 @@ fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> 
     })
 }
 
+/// The burnpack bytes of `module`'s record, with every pending update of its running states
+/// folded in: burn's `RunningState` (batch norm's running statistics, MoCo's queue, DINO's
+/// centre) keeps a layer's newest update aside until the next read, and a record taken
+/// without `valid()`'s synchronisation would hold the statistics of one step earlier, so a
+/// resumed run would continue from them.
 fn record_bytes<T: Module>(module: T) -> Result<Vec<u8>> {
+    let _synchronised = module.valid();
     let bytes = module
         .into_record()
         .into_bytes()
