@@ -3,21 +3,25 @@
 //! Layout: the magic `PRETEXT-CKPT\0\0\0\x01`, then four length-prefixed (u64 little-endian)
 //! sections: a JSON [`Header`], the encoder's burnpack record, the heads' burnpack record and
 //! the optimiser's burnpack record. The encoder comes first and on its own so evaluation can
-//! read it without knowing the method. A checkpoint is written to a temporary file in the run
-//! directory, flushed to disk and renamed over the old one, so a crash never leaves a
-//! half-written checkpoint behind.
+//! read it without knowing the method. A checkpoint is written whole or not at all
+//! ([`pretext_data::atomic`]), and a run directory keeps the previous checkpoint beside the
+//! newest ([`Checkpoint::save_in`], [`latest`]).
 
 use crate::encoder::EncoderConfig;
 use crate::input::InputSpec;
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 16] = b"PRETEXT-CKPT\0\0\0\x01";
 
 /// File name of the checkpoint inside a run directory.
 pub const FILE_NAME: &str = "checkpoint.ckpt";
+
+/// File name of the checkpoint before the newest ([`Checkpoint::save_in`]), which a resumed
+/// run falls back to when the newest cannot be read.
+pub const PREVIOUS_FILE_NAME: &str = "checkpoint.prev.ckpt";
 
 /// What a checkpoint is: enough to rebuild the encoder and resume the run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,31 +60,42 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint to `path` atomically (temporary file + fsync + rename).
+    /// Writes the checkpoint to `path`, whole or not at all ([`pretext_data::atomic`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".checkpoint-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        self.stage(path)?.commit()?;
+        Ok(())
+    }
+
+    /// Writes the checkpoint as the newest of run directory `dir` and keeps the one it
+    /// replaces as [`PREVIOUS_FILE_NAME`]. The new file is complete on disk before either
+    /// rename, so at every moment the folder holds a readable newest checkpoint, or (between
+    /// the two renames) the previous one that [`latest`] falls back to. A full disk or an
+    /// unwritable folder fails before anything is renamed.
+    pub fn save_in(&self, dir: &Path) -> Result<()> {
+        let newest = dir.join(FILE_NAME);
+        let staged = self.stage(&newest)?;
+        if newest.exists() {
+            let previous = dir.join(PREVIOUS_FILE_NAME);
+            std::fs::rename(&newest, &previous).with_context(|| {
+                format!("cannot keep {} as {}", newest.display(), previous.display())
+            })?;
+        }
+        staged.commit()?;
+        Ok(())
+    }
+
+    fn stage(&self, path: &Path) -> Result<pretext_data::atomic::Staged> {
         let header = serde_json::to_vec(&self.header)?;
-        {
-            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        let staged = pretext_data::atomic::stage(path, |w| {
             w.write_all(MAGIC)?;
             for section in [&header[..], &self.encoder, &self.head, &self.optimizer] {
                 w.write_all(&(section.len() as u64).to_le_bytes())?;
                 w.write_all(section)?;
             }
-            w.flush()?;
-        }
-        tmp.as_file().sync_all()?;
-        tmp.persist(path)
-            .with_context(|| format!("cannot write checkpoint {}", path.display()))?;
-        Ok(())
+            Ok(())
+        })
+        .with_context(|| format!("cannot write checkpoint {}", path.display()))?;
+        Ok(staged)
     }
 
     /// Reads a whole checkpoint.
@@ -103,6 +118,37 @@ impl Checkpoint {
         let encoder = read_section(&mut reader, path)?;
         Ok((header, encoder))
     }
+}
+
+/// The newest readable checkpoint of run directory `dir` and its file: [`FILE_NAME`], or, with
+/// a warning naming both files, [`PREVIOUS_FILE_NAME`] when the newest is missing or cannot be
+/// read (a disk error, a partial copy). `None` when the run has no checkpoint yet.
+///
+/// # Errors
+/// When neither file can be read, naming both.
+pub fn latest(dir: &Path) -> Result<Option<(Checkpoint, PathBuf)>> {
+    let (newest, previous) = (dir.join(FILE_NAME), dir.join(PREVIOUS_FILE_NAME));
+    let problem = match newest.exists() {
+        true => match Checkpoint::load(&newest) {
+            Ok(saved) => return Ok(Some((saved, newest))),
+            Err(e) => format!("{e:#}"),
+        },
+        false if previous.exists() => format!("{} is missing", newest.display()),
+        false => return Ok(None),
+    };
+    ensure!(
+        previous.exists(),
+        "{problem}, and there is no previous checkpoint {} to fall back to",
+        previous.display()
+    );
+    let saved = Checkpoint::load(&previous)
+        .with_context(|| format!("{problem}, and the previous checkpoint cannot be read either"))?;
+    tracing::warn!(
+        "{problem}; resuming from the previous checkpoint {} (step {})",
+        previous.display(),
+        saved.header.step
+    );
+    Ok(Some((saved, previous)))
 }
 
 /// The run directory of `path`: the folder of a checkpoint file, else `path` itself (the
@@ -220,5 +266,51 @@ mod tests {
         std::fs::write(&path, b"hello world, not a checkpoint").unwrap();
         let err = Checkpoint::load(&path).err().unwrap().to_string();
         assert!(err.contains("not a pretext checkpoint"), "{err}");
+    }
+
+    #[test]
+    fn a_run_directory_keeps_the_previous_checkpoint_and_falls_back_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(latest(dir.path()).unwrap().is_none());
+        let at = |step| {
+            let mut c = sample();
+            c.header.step = step;
+            c
+        };
+        at(1).save_in(dir.path()).unwrap();
+        assert!(!dir.path().join(PREVIOUS_FILE_NAME).exists());
+        at(2).save_in(dir.path()).unwrap();
+        let step = |file: &str| {
+            Checkpoint::load(&dir.path().join(file))
+                .unwrap()
+                .header
+                .step
+        };
+        assert_eq!((step(FILE_NAME), step(PREVIOUS_FILE_NAME)), (2, 1));
+        let (saved, file) = latest(dir.path()).unwrap().unwrap();
+        assert_eq!((saved.header.step, file), (2, dir.path().join(FILE_NAME)));
+        // The two files and nothing else.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+
+        // A newest checkpoint cut short (a partial copy): the previous one, with its name.
+        let newest = dir.path().join(FILE_NAME);
+        let bytes = std::fs::read(&newest).unwrap();
+        std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+        let (saved, file) = latest(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (saved.header.step, file),
+            (1, dir.path().join(PREVIOUS_FILE_NAME))
+        );
+        // Killed between the two renames: no newest, the previous one.
+        std::fs::remove_file(&newest).unwrap();
+        assert_eq!(latest(dir.path()).unwrap().unwrap().0.header.step, 1);
+        // Neither readable: an error naming both files.
+        std::fs::write(&newest, b"garbage").unwrap();
+        std::fs::write(dir.path().join(PREVIOUS_FILE_NAME), b"garbage").unwrap();
+        let err = format!("{:#}", latest(dir.path()).err().unwrap());
+        assert!(
+            err.contains(FILE_NAME) && err.contains(PREVIOUS_FILE_NAME),
+            "{err}"
+        );
     }
 }

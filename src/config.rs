@@ -202,8 +202,13 @@ pub struct TrainConfig {
     pub accumulate: usize,
     /// Seed of weights, data order and augmentations.
     pub seed: u64,
-    /// Write a checkpoint every this many steps (0 = only at the end).
+    /// Write a checkpoint every this many steps (0 = none by steps). Checkpoints are also
+    /// written at the end of every epoch, at the end of the run, and after
+    /// `checkpoint_minutes`; each keeps the one before it (`checkpoint.prev.ckpt`).
     pub checkpoint_every: u64,
+    /// Write a checkpoint when this many minutes have passed since the last one (0 = never
+    /// by time), so that a killed run loses at most this much work however long its epochs.
+    pub checkpoint_minutes: f64,
     /// Append a metrics line every this many steps.
     pub log_every: u64,
     /// Run directory.
@@ -239,6 +244,7 @@ impl Default for TrainConfig {
             accumulate: 1,
             seed: 0,
             checkpoint_every: 500,
+            checkpoint_minutes: 10.0,
             log_every: 10,
             out: PathBuf::from("runs/run"),
             device: "flex".into(),
@@ -258,7 +264,8 @@ pub struct ProbeConfig {
     /// Run the probe (it is skipped, with a note, when the data has no labels or no test
     /// split).
     pub enabled: bool,
-    /// Probe every this many steps; 0 = at every checkpoint and at the end.
+    /// Probe every this many steps; 0 = at every `train.checkpoint_every` step and at the end
+    /// (not at the epoch-end or timed checkpoints).
     pub every: u64,
     /// Labelled train images that vote.
     pub bank: usize,

@@ -94,7 +94,7 @@ pub fn export(encoder: &Encoder, info: &ExportInfo, path: &Path) -> Result<()> {
     let metadata = HashMap::from([(METADATA_KEY.to_string(), serde_json::to_string(info)?)]);
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| anyhow::anyhow!("cannot serialise the encoder: {e}"))?;
-    crate::train::write_atomic(path, &bytes)
+    Ok(pretext_data::atomic::write(path, &bytes)?)
 }
 
 /// Exports the encoder of a checkpoint (a run directory or checkpoint file) to `out`. With
@@ -143,7 +143,10 @@ pub fn export_checkpoint(checkpoint: &Path, out: &Path, sample: usize) -> Result
     ];
     let encoded = safetensors::serialize(views, None)
         .map_err(|e| anyhow::anyhow!("cannot serialise the sample: {e}"))?;
-    crate::train::write_atomic(&out.with_extension("sample.safetensors"), &encoded)
+    Ok(pretext_data::atomic::write(
+        &out.with_extension("sample.safetensors"),
+        &encoded,
+    )?)
 }
 
 /// Reads the [`ExportInfo`] of a file written by [`export`] (`None` for files from

@@ -152,6 +152,6 @@ pub fn finetune(config: RunConfig, options: RunOptions) -> Result<(RunSummary, F
         out: summary.out.clone(),
     };
     let json = serde_json::to_vec_pretty(&result)?;
-    train::write_atomic(&summary.out.join("finetune.json"), &json)?;
+    pretext_data::atomic::write(&summary.out.join("finetune.json"), &json)?;
     Ok((summary, result))
 }

@@ -18,6 +18,14 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Past a file-size limit (`ulimit -f`, a cluster's quota) the default action of SIGXFSZ
+    // kills the process mid-write; ignored, the write fails and the run stops with an error
+    // naming the file, its last checkpoint intact.
+    #[cfg(unix)]
+    // SAFETY: as above; SIG_IGN is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

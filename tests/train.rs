@@ -399,3 +399,62 @@ fn a_resumed_run_ends_with_every_tensor_of_the_uninterrupted_run() {
         assert!(differing.is_empty(), "{name}: {differing:?} differ");
     }
 }
+
+/// `--resume` serves the first start too (the command a cluster requeues): without a
+/// checkpoint it starts the run. A resumed run drops the metrics lines a killed run logged
+/// after its checkpoint (and a line cut short), then logs those steps again.
+#[test]
+fn resume_starts_a_run_without_a_checkpoint_and_rewrites_lines_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 64, 10);
+    let out = dir.path().join("run");
+    let first = train::pretrain(config(&data, &out, &["train.max_steps=3"]), quiet(true)).unwrap();
+    assert_eq!(first.losses.len(), 3);
+    let metrics = out.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str(
+        "{\"step\":4,\"epoch\":1,\"loss\":1.0,\"lr\":0.1,\"images_per_sec\":1.0}\n{\"step\":5,\"ep",
+    );
+    std::fs::write(&metrics, text).unwrap();
+    train::pretrain(config(&data, &out, &[]), quiet(true)).unwrap();
+    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, (1..=8).collect::<Vec<_>>());
+}
+
+/// `train.checkpoint_minutes` writes checkpoints between the step-based ones, and every
+/// checkpoint keeps the one before it.
+#[test]
+fn timed_checkpoints_come_between_the_scheduled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::write_idx_dataset(&data, 64, 10);
+    let previous_step = |minutes: &str| {
+        let out = dir.path().join(format!("run-{minutes}"));
+        let extra = [
+            "train.max_steps=2",
+            "train.checkpoint_every=0",
+            &format!("train.checkpoint_minutes={minutes}"),
+        ];
+        train::pretrain(config(&data, &out, &extra), quiet(false)).unwrap();
+        let previous = out.join(pretext::checkpoint::PREVIOUS_FILE_NAME);
+        previous.exists().then(|| {
+            pretext::checkpoint::Checkpoint::load(&previous)
+                .unwrap()
+                .header
+                .step
+        })
+    };
+    // Every step is "minutes later" at 1e-9 minutes: a checkpoint after step 1, then the
+    // last one at step 2 keeps it.
+    assert_eq!(previous_step("1e-9"), Some(1));
+    assert_eq!(previous_step("0.0"), None);
+}

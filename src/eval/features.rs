@@ -61,7 +61,7 @@ impl Features {
         self.labels
             .iter()
             .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-        crate::train::write_atomic(path, &bytes)
+        Ok(pretext_data::atomic::write(path, &bytes)?)
     }
 
     /// Reads features written by [`Features::save`].

@@ -242,7 +242,7 @@ pub fn write(runs: &[PathBuf], out: &Path, options: &ReportOptions) -> Result<Pa
     }
     let html = page::render(&loaded, &charts, &figures);
     let index = out.join("index.html");
-    crate::train::write_atomic(&index, html.as_bytes())?;
+    pretext_data::atomic::write(&index, html.as_bytes())?;
     Ok(index)
 }
 

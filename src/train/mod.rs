@@ -7,6 +7,7 @@
 //! resumed run continues exactly where the killed one stopped.
 
 pub mod collapse;
+pub mod lock;
 pub mod optim;
 pub mod parallel;
 pub mod probe;
@@ -381,37 +382,35 @@ fn update<M: Method>(
 fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> {
     let config = &r.config;
     let out = config.train.out.clone();
-    let ckpt_path = out.join(checkpoint::FILE_NAME);
-    let previous = if options.resume {
-        ensure!(
-            ckpt_path.exists(),
-            "cannot resume: {} does not exist",
-            ckpt_path.display()
-        );
-        let previous = Checkpoint::load(&ckpt_path)?;
-        ensure!(
-            previous.header.method == config.method.name && previous.header.encoder == r.encoder,
-            "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
-            ckpt_path.display(),
-            previous.header.method,
-            previous.header.encoder
-        );
-        Some(previous)
-    } else {
-        if ckpt_path.exists() {
-            bail!(
-                "{} already holds a run; pass --resume to continue it or choose another --out",
-                out.display()
-            );
-        }
-        None
-    };
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create run directory {}", out.display()))?;
-    write_atomic(&out.join("config.toml"), r.text.as_bytes())?;
+    let _lock = lock::RunLock::take(&out)?;
+    let previous = match (checkpoint::latest(&out)?, options.resume) {
+        (Some((saved, file)), true) => {
+            ensure!(
+                saved.header.method == config.method.name && saved.header.encoder == r.encoder,
+                "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
+                file.display(),
+                saved.header.method,
+                saved.header.encoder
+            );
+            Some((saved, file))
+        }
+        (Some(_), false) => bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        ),
+        (None, resume) => {
+            if resume {
+                tracing::info!("no checkpoint in {} yet: starting the run", out.display());
+            }
+            None
+        }
+    };
+    pretext_data::atomic::write(&out.join("config.toml"), r.text.as_bytes())?;
 
-    let mut replicas = replicas(&r, previous.as_ref().map(|p| (p, ckpt_path.as_path())))?;
-    let mut step = previous.map_or(0, |p| p.header.step);
+    let mut replicas = replicas(&r, previous.as_ref().map(|(p, f)| (p, f.as_path())))?;
+    let mut step = previous.map_or(0, |(p, _)| p.header.step);
 
     let accumulate = config.train.accumulate.max(1) as u64;
     let batches_per_epoch = batches_per_epoch(&r)?;
@@ -452,6 +451,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     let probe = probe::Probe::open(config)?;
     let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, end, options.quiet)?;
     let started = std::time::Instant::now();
+    let mut last_checkpoint = started;
     let log_every = config.train.log_every.max(1);
     let header = |step| Header {
         method: config.method.name.clone(),
@@ -494,9 +494,15 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         update(&r, &mut replicas, lr, step, total);
         summary.losses.push(loss);
         let every = config.train.checkpoint_every;
-        let checkpoint_due = step == end || (every > 0 && step % every == 0);
+        let scheduled = step == end || (every > 0 && step % every == 0);
+        let epoch_ended =
+            step * accumulate / batches_per_epoch > (step - 1) * accumulate / batches_per_epoch;
+        let minutes = config.train.checkpoint_minutes;
+        let checkpoint_due = scheduled
+            || epoch_ended
+            || (minutes > 0.0 && last_checkpoint.elapsed().as_secs_f64() >= minutes * 60.0);
         let probe_due = probe.as_ref().is_some_and(|p| match p.every {
-            0 => checkpoint_due,
+            0 => scheduled,
             n => step % n == 0 || step == end,
         });
         let mut line = (step % log_every == 0 || step == end || probe_due).then(|| {
@@ -527,8 +533,9 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         reporter.step(step, line.as_mut())?;
         if checkpoint_due {
             let (net, device) = (replicas.net(), replicas.device());
-            save_checkpoint(net, replicas.optimizer(), &ckpt_path, header(step))?;
+            save_checkpoint(net, replicas.optimizer(), &out, header(step))?;
             save_picture(r.method.as_ref(), net, &samples, device, &out, step)?;
+            last_checkpoint = std::time::Instant::now();
         }
     }
     reporter.finish();
@@ -787,10 +794,12 @@ fn record_bytes<T: Module>(module: T) -> Result<Vec<u8>> {
     Ok(bytes.to_vec())
 }
 
+/// Writes the run's checkpoint into run directory `dir`, keeping the previous one
+/// ([`Checkpoint::save_in`]).
 fn save_checkpoint<H: Module>(
     net: &Network<H>,
     optimizer: &burn::optim::ModuleOptimizer,
-    path: &std::path::Path,
+    dir: &std::path::Path,
     header: Header,
 ) -> Result<()> {
     let optimizer = optimizer
@@ -803,30 +812,7 @@ fn save_checkpoint<H: Module>(
         head: record_bytes(net.head.clone())?,
         optimizer,
     }
-    .save(path)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    // Temporary files are created private (0600); what pretext writes is meant to be read.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    .save_in(dir)
 }
 
 /// Loads the encoder stored in a checkpoint (a run directory or a checkpoint file) onto

@@ -29,6 +29,28 @@ pub struct MetricsLine {
     pub extra: std::collections::BTreeMap<String, f64>,
 }
 
+/// Rewrites `metrics.jsonl` at `path` (if it exists) without the lines after step `step` and
+/// without lines that do not parse (the half-written last line of a killed run).
+fn keep_until(path: &Path, step: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|line| {
+            line.ends_with('\n')
+                && serde_json::from_str::<serde_json::Value>(line)
+                    .is_ok_and(|l| l["step"].as_u64().is_some_and(|s| s <= step))
+        })
+        .collect();
+    if kept.len() < text.len() {
+        pretext_data::atomic::write(path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Reports progress on the terminal and appends metrics to the run directory.
 pub struct Reporter {
     bar: Option<ProgressBar>,
@@ -40,12 +62,17 @@ pub struct Reporter {
     window_wait: std::time::Duration,
     started: Instant,
     start_step: u64,
+    metrics_path: std::path::PathBuf,
 }
 
 impl Reporter {
     /// Starts reporting a run of `total` steps that resumes at `start_step`; metrics are
     /// appended to `metrics_path`.
+    ///
+    /// Lines a killed run logged after its checkpoint (and a line the kill cut short) are
+    /// removed first: the resumed run logs those steps again, identically.
     pub fn new(metrics_path: &Path, start_step: u64, total: u64, quiet: bool) -> Result<Self> {
+        keep_until(metrics_path, start_step)?;
         let metrics = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -73,6 +100,7 @@ impl Reporter {
             window_wait: std::time::Duration::ZERO,
             started: Instant::now(),
             start_step,
+            metrics_path: metrics_path.to_path_buf(),
         })
     }
 
@@ -101,7 +129,9 @@ impl Reporter {
         self.window_wait = std::time::Duration::ZERO;
         let mut text = serde_json::to_string(line)?;
         text.push('\n');
-        self.metrics.write_all(text.as_bytes())?;
+        self.metrics
+            .write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", self.metrics_path.display()))?;
         let extra: String = line
             .extra
             .iter()

@@ -21,10 +21,9 @@
 //! # Ok::<(), pretext_data::DataError>(())
 //! ```
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use image::{ImageError, ImageFormat, Rgb, RgbImage};
+use image::{ImageFormat, Rgb, RgbImage};
 
 use crate::{DataError, Image};
 
@@ -181,55 +180,19 @@ impl Grid {
         canvas
     }
 
-    /// Writes the grid as an 8-bit RGB PNG file at `path`.
+    /// Writes the grid as an 8-bit RGB PNG file at `path`, whole or not at all
+    /// ([`crate::atomic`]: the usual permissions of a new file, no temporary file left
+    /// behind).
     ///
-    /// The file is written to a temporary file in the same folder and then renamed, so
-    /// `path` never holds a half-written picture; the file gets the usual permissions of a
-    /// new file. Errors are [`DataError::Io`] naming `path`, and also the folder when that
-    /// is missing or not a folder.
+    /// # Errors
+    /// [`DataError::Io`] naming `path`, and also the folder when that is missing or not a
+    /// folder.
     pub fn save_png(&self, path: &Path) -> Result<(), DataError> {
-        let folder = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let prefix = match path.file_name() {
-            Some(name) => format!(".{}.", name.to_string_lossy()),
-            None => ".grid.".to_owned(),
-        };
-        let io_error = |e: std::io::Error| DataError::io(path, e);
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // Temporary files are private (0600) by default; the picture should get the usual
-        // permissions of a new file (0666 less the umask) once renamed.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        // Check the folder first: tempfile's errors name its random file, not the folder.
-        let in_folder = |e: std::io::Error| {
-            let message = format!("folder {}: {e}", folder.display());
-            io_error(std::io::Error::new(e.kind(), message))
-        };
-        match std::fs::metadata(folder) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                let kind = std::io::ErrorKind::NotADirectory;
-                return Err(in_folder(std::io::Error::new(kind, "not a folder")));
-            }
-            Err(e) => return Err(in_folder(e)),
-        }
-        let mut temp = builder.tempfile_in(folder).map_err(in_folder)?;
-        {
-            let mut writer = BufWriter::new(temp.as_file_mut());
-            self.to_rgb()
-                .write_to(&mut writer, ImageFormat::Png)
-                .map_err(|e| match e {
-                    ImageError::IoError(e) => io_error(e),
-                    other => DataError::format(path, format!("cannot encode PNG: {other}")),
-                })?;
-            writer.flush().map_err(io_error)?;
-        }
-        temp.as_file().sync_all().map_err(io_error)?;
-        temp.persist(path).map_err(|e| io_error(e.error))?;
-        Ok(())
+        let mut png = std::io::Cursor::new(Vec::new());
+        self.to_rgb()
+            .write_to(&mut png, ImageFormat::Png)
+            .map_err(|e| DataError::format(path, format!("cannot encode PNG: {e}")))?;
+        crate::atomic::write(path, png.get_ref())
     }
 
     /// Positions of everything to draw, and the size of the picture.

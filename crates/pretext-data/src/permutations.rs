@@ -20,7 +20,6 @@ use crate::DataError;
 use crate::rng::stream_rng;
 use rand::Rng;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// One order of the 9 tiles of a 3×3 jigsaw puzzle: a permutation of `0..9` (tiles numbered
@@ -373,17 +372,7 @@ impl PermutationSet {
             text.push_str(&line.join(" "));
             text.push('\n');
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
-        tmp.write_all(text.as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| DataError::io(path, e))?;
-        tmp.persist(path)
-            .map_err(|e| DataError::io(path, e.error))?;
-        Ok(())
+        crate::atomic::write(path, text.as_bytes())
     }
 
     /// Reads a set written by [`save`](Self::save) (or by hand in the same format): lines
