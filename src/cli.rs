@@ -645,10 +645,14 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     );
     overrides.extend(args.flags.overrides());
 
-    // With --resume and no --config, the run directory's own config is the base.
+    // With --resume and no --config, the run directory's own config is the base (once the
+    // run has started and written it; before that, the flags make the config as for a new
+    // run, so that one command serves the first start and every restart).
     let config_path = match (&args.config, args.resume, &args.out) {
         (Some(path), _, _) => Some(path.clone()),
-        (None, true, Some(out)) => Some(out.join("config.toml")),
+        (None, true, Some(out)) if out.join("config.toml").exists() => {
+            Some(out.join("config.toml"))
+        }
         _ => None,
     };
     let config = match &config_path {

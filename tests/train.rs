@@ -315,36 +315,6 @@ fn an_exported_encoder_initialises_a_new_run() {
     assert!(err.contains("first.safetensors"), "{err}");
 }
 
-/// Every tensor of a checkpoint's three records (encoder, heads, optimiser state), by path;
-/// the optimiser's state, stored under parameter ids (random per process), is renamed after
-/// the parameter it belongs to.
-fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let saved = pretext::checkpoint::Checkpoint::load(path).unwrap();
-    let read = |bytes: Vec<u8>| {
-        burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .unwrap()
-            .into_tensors()
-            .unwrap()
-            .into_iter()
-            .map(|t| t.into_parts().unwrap())
-    };
-    let mut all = std::collections::BTreeMap::new();
-    let mut names = std::collections::HashMap::new();
-    for (part, bytes) in [("encoder", saved.encoder), ("head", saved.head)] {
-        for (name, _, shape, id, bytes) in read(bytes) {
-            let key = format!("{part}/{name} {shape:?}");
-            names.insert(id.unwrap().to_string(), key.clone());
-            assert!(all.insert(key, bytes.to_vec()).is_none());
-        }
-    }
-    for (name, _, shape, _, bytes) in read(saved.optimizer) {
-        let (id, state) = name.split_once('.').unwrap();
-        let key = format!("optimizer/{}.{state} {shape:?}", names[id]);
-        assert!(all.insert(key, bytes.to_vec()).is_none());
-    }
-    all
-}
-
 /// A run stopped at a checkpoint (step 3 of 8, in its first epoch) and resumed ends with
 /// exactly the uninterrupted run's tensors: weights of every network (online, target, heads), the optimiser's state, batch
 /// norm's running statistics and the methods' buffers (MoCo's queue, DINO's centre), which
@@ -387,8 +357,8 @@ fn a_resumed_run_ends_with_every_tensor_of_the_uninterrupted_run() {
         run(&split, &["train.max_steps=3"], false);
         run(&split, &[], true);
         let (a, b) = (
-            tensors(&full.join("checkpoint.ckpt")),
-            tensors(&split.join("checkpoint.ckpt")),
+            common::tensors(&full.join("checkpoint.ckpt")),
+            common::tensors(&split.join("checkpoint.ckpt")),
         );
         assert_eq!(
             a.keys().collect::<Vec<_>>(),

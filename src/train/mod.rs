@@ -385,6 +385,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create run directory {}", out.display()))?;
     let _lock = lock::RunLock::take(&out)?;
+    pretext_data::atomic::remove_leftovers(&out)?;
     let previous = match (checkpoint::latest(&out)?, options.resume) {
         (Some((saved, file)), true) => {
             ensure!(
@@ -534,8 +535,11 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         if checkpoint_due {
             let (net, device) = (replicas.net(), replicas.device());
             save_checkpoint(net, replicas.optimizer(), &out, header(step))?;
-            save_picture(r.method.as_ref(), net, &samples, device, &out, step)?;
             last_checkpoint = std::time::Instant::now();
+            // Pictures follow the step schedule (like the probe), so that they come evenly.
+            if scheduled {
+                save_picture(r.method.as_ref(), net, &samples, device, &out, step)?;
+            }
         }
     }
     reporter.finish();

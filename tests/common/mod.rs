@@ -111,3 +111,33 @@ fn hsv(h: f32, s: f32, v: f32) -> (u8, u8, u8) {
     let q = |u: f32| ((u + m) * 255.0).round() as u8;
     (q(r), q(g), q(b))
 }
+
+/// Every tensor of a checkpoint's three records (encoder, heads, optimiser state), by path;
+/// the optimiser's state, stored under parameter ids (random per process), is renamed after
+/// the parameter it belongs to.
+pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let saved = pretext::checkpoint::Checkpoint::load(path).unwrap();
+    let read = |bytes: Vec<u8>| {
+        burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .unwrap()
+            .into_tensors()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.into_parts().unwrap())
+    };
+    let mut all = std::collections::BTreeMap::new();
+    let mut names = std::collections::HashMap::new();
+    for (part, bytes) in [("encoder", saved.encoder), ("head", saved.head)] {
+        for (name, _, shape, id, bytes) in read(bytes) {
+            let key = format!("{part}/{name} {shape:?}");
+            names.insert(id.unwrap().to_string(), key.clone());
+            assert!(all.insert(key, bytes.to_vec()).is_none());
+        }
+    }
+    for (name, _, shape, _, bytes) in read(saved.optimizer) {
+        let (id, state) = name.split_once('.').unwrap();
+        let key = format!("optimizer/{}.{state} {shape:?}", names[id]);
+        assert!(all.insert(key, bytes.to_vec()).is_none());
+    }
+    all
+}

@@ -30,7 +30,7 @@ pub fn stage(
 ) -> Result<Staged, DataError> {
     let fail = |e| DataError::io(path, e);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".pretext-").suffix(".tmp");
+    builder.prefix(PREFIX).suffix(SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -101,6 +101,27 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     write_with(path, |w| w.write_all(bytes))
 }
 
+/// Removes the temporary files a killed writer left in `folder` (a kill skips the clean-up
+/// that every error does). Only for a folder no other process is writing into, such as a
+/// locked run directory.
+///
+/// # Errors
+/// [`DataError::Io`] naming the folder or the file that cannot be removed.
+pub fn remove_leftovers(folder: &Path) -> Result<(), DataError> {
+    for entry in std::fs::read_dir(folder).map_err(|e| DataError::io(folder, e))? {
+        let path = entry.map_err(|e| DataError::io(folder, e))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(PREFIX) && name.ends_with(SUFFIX) {
+            std::fs::remove_file(&path).map_err(|e| DataError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The names of temporary files: hidden, and recognisable by [`remove_leftovers`].
+const PREFIX: &str = ".pretext-";
+const SUFFIX: &str = ".tmp";
+
 /// The folder `path` is in (`.` for a bare file name).
 fn folder(path: &Path) -> &Path {
     path.parent()
@@ -136,6 +157,25 @@ mod tests {
         drop(stage(&path, |w| w.write_all(b"dropped")).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_killed_writers_leftovers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write(&path, b"kept").unwrap();
+        // What a SIGKILL between stage and commit leaves: the staged file, never removed.
+        let staged = stage(&path, |w| w.write_all(b"cut short")).unwrap();
+        std::mem::forget(staged);
+        std::fs::write(dir.path().join("other.tmp"), b"not ours").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        remove_leftovers(dir.path()).unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.txt", "other.tmp"]);
     }
 
     #[test]
