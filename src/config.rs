@@ -295,9 +295,16 @@ impl RunConfig {
         for item in overrides {
             apply_override(&mut doc, item)?;
         }
-        let config: RunConfig = toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        let config: RunConfig =
+            deserialize(toml::Value::Table(doc)).map_err(|(key, message)| {
+                match overrides.iter().find(|item| sets(item, &key)) {
+                    Some(item) => anyhow::anyhow!("{item} (command line): {message}"),
+                    None => match line_of(text, &key) {
+                        Some(line) => anyhow::anyhow!("{origin}:{line}: {key}: {message}"),
+                        None => anyhow::anyhow!("{origin}: {key}: {message}"),
+                    },
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -385,6 +392,54 @@ fn apply_override(doc: &mut toml::Table, item: &str) -> Result<()> {
     Ok(())
 }
 
+/// `value` as a `T`, or the dotted key of the offending entry and what is wrong with it (in
+/// words: "a whole number ≥ 0" rather than serde's `usize`); for an unknown key, that key.
+pub fn deserialize<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+) -> std::result::Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut message = e.inner().message().to_owned();
+        for (rust, words) in [
+            ("usize", "a whole number ≥ 0"),
+            ("u64", "a whole number ≥ 0"),
+            ("u32", "a whole number ≥ 0"),
+            ("u8", "a whole number from 0 to 255"),
+            ("i64", "a whole number"),
+            ("f64", "a number"),
+            ("f32", "a number"),
+        ] {
+            message = message.replace(&format!("expected {rust}"), &format!("expected {words}"));
+        }
+        let key = match e.path().to_string() {
+            root if root == "." => String::new(),
+            path => path,
+        };
+        (key, message)
+    })
+}
+
+/// Whether override `item` (`KEY=VALUE`) sets dotted key `key` or a table holding it.
+fn sets(item: &str, key: &str) -> bool {
+    let set = item.split_once('=').map_or(item, |(k, _)| k).trim();
+    key == set || key.starts_with(&format!("{set}."))
+}
+
+/// The line (from 1) of TOML `text` that sets dotted key `key`, when it does.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let mut span = None;
+    for part in key.split('.') {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        span = Some(value.span());
+        if let toml::de::DeValue::Table(inner) = value.get_ref() {
+            table = inner;
+        }
+    }
+    let start = span?.start;
+    Some(text[..start.min(text.len())].matches('\n').count() + 1)
+}
+
 /// A TOML value from the command line: `0.1`, `true`, `[1, 2]`, or a bare string.
 fn parse_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");
@@ -433,13 +488,53 @@ name = "rotation"
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("learning_rate") && err.contains("cfg.toml"),
+            err.starts_with(
+                "optim.learning_rate=0.3 (command line): unknown field `learning_rate`"
+            ),
             "{err}"
         );
         let err = RunConfig::from_toml(BASE, &["trian.epochs=3".into()], "cfg.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("trian"), "{err}");
+        // In a file: the file, the line and the key.
+        let text = format!("{BASE}[train]\nepochs = 2\nbatchsize = 3\n");
+        let err = RunConfig::from_toml(&text, &[], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cfg.toml:8: train.batchsize: unknown field `batchsize`"),
+            "{err}"
+        );
+    }
+
+    /// A value of the wrong type names its key and what the key wants, in words; in a file,
+    /// also the line.
+    #[test]
+    fn wrong_types_name_the_key_and_the_line() {
+        let err = RunConfig::from_toml(BASE, &["train.batch_size=x".into()], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "train.batch_size=x (command line): invalid type: string \"x\", expected a whole number ≥ 0"
+        );
+        let text = format!("{BASE}[optim]\nlr = \"fast\"\n");
+        let err = RunConfig::from_toml(&text, &[], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cfg.toml:7: optim.lr: invalid type: string \"fast\", expected a number"
+        );
+        // A table set on the command line is named for the keys inside it.
+        let err = RunConfig::from_toml(BASE, &["train={epochs=\"many\"}".into()], "cfg.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("train={epochs=\"many\"} (command line)"),
+            "{err}"
+        );
     }
 
     #[test]

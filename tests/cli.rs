@@ -288,7 +288,19 @@ fn bad_input_gets_clear_errors() {
                 "--data".into(),
                 "fashion-mnist:/no/such/dir".into(),
             ],
-            "/no/such/dir",
+            "/no/such/dir: no such file or folder",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                d.clone(),
+                "--set".into(),
+                "train.batch_size=x".into(),
+            ],
+            "train.batch_size=x (command line): invalid type: string \"x\", expected a whole number",
         ),
         (
             vec![
@@ -326,6 +338,8 @@ fn bad_input_gets_clear_errors() {
             "{args:?}: expected `{expected}` in: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        // An error chain does not repeat its cause (an I/O error said once).
+        assert!(err.matches("no such file").count() <= 1, "{args:?}: {err}");
     }
 }
 

@@ -152,16 +152,13 @@ fn resolve<M: Method>(mut config: RunConfig, source: Arc<dyn ImageSource>) -> Re
     // `method.projector.out=64` changes one width and keeps the default hidden layers.
     let mut options = toml::Table::try_from(M::Config::default())?;
     merge(&mut options, config.method.options.clone());
-    let method_config: M::Config =
-        toml::Value::Table(options)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                anyhow::anyhow!(
-                    "[method] options of `{}`: {}",
-                    config.method.name,
-                    e.message()
-                )
-            })?;
+    let method_config: M::Config = crate::config::deserialize(toml::Value::Table(options))
+        .map_err(|(key, message)| {
+            anyhow::anyhow!(
+                "method.{key} (an option of method `{}`): {message}",
+                config.method.name
+            )
+        })?;
     let encoder = config
         .encoder
         .clone()

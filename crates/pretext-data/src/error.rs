@@ -6,13 +6,16 @@ use std::path::PathBuf;
 /// or folder so the user can find it.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file or folder could not be opened or read.
-    #[error("{path}: {source}")]
+    /// The file or folder could not be opened, read or written.
+    ///
+    /// The message already holds the I/O error's, so it is not also given as the error's
+    /// `source()` (a chain printed whole would say it twice).
+    #[error("{path}: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file exists but its content is not what the format requires.
     #[error("{path}: {message}")]
@@ -37,10 +40,10 @@ pub enum DataError {
 
 impl DataError {
     /// Wraps an I/O error with the path it happened on.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

@@ -155,7 +155,7 @@ impl FolderDataset {
                 }
                 Err(e) if options.skip_corrupt => {
                     let reason = match &e {
-                        DataError::Io { source, .. } => source.to_string(),
+                        DataError::Io { error, .. } => error.to_string(),
                         DataError::Format { message, .. } => message.clone(),
                         other => other.to_string(),
                     };
