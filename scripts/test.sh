@@ -10,6 +10,18 @@ if ! command -v chromium >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium
 fi
+# The TensorBoard test reads the run's event files with TensorBoard's own reader.
+venv="$HOME/.cache/pretext-test-venv"
+if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+  fi
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q tensorboard==2.21.0
+fi
+export PRETEXT_TEST_PYTHON="$venv/bin/python"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
 cargo fmt --all -- --check
 cargo test --release --locked --workspace 2>&1

@@ -4,6 +4,7 @@ use crate::config::RunConfig;
 use crate::eval::features::{self, Features};
 use crate::eval::knn::{KnnConfig, knn_top1};
 use crate::eval::linear::{LinearConfig, probe};
+use crate::eval::record::{EvalKind, EvalRecord};
 use crate::input::InputSpec;
 use crate::train::{self, RunOptions};
 use anyhow::{Context, Result, bail};
@@ -446,12 +447,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let (train, test, run) = eval_features(&args)?;
             let device = crate::device::parse(&args.device)?;
             let result = probe(&train, &test, &LinearConfig::default(), &device)?;
-            let json = serde_json::json!({
-                "eval": "linear", "top1": result.top1, "l2": result.l2,
-                "validation": result.validation, "data": args.data,
-                "train_images": train.len(), "label_fraction": args.label_fraction,
-                "encoder": run.as_ref().map_or(format!("random-init {}", args.encoder), |p| p.display().to_string()),
-            });
+            let json = EvalRecord::new(
+                EvalKind::Linear,
+                serde_json::json!({
+                    "top1": result.top1, "l2": result.l2,
+                    "validation": result.validation, "data": args.data,
+                    "train_images": train.len(), "label_fraction": args.label_fraction,
+                    "encoder": run.as_ref().map_or(format!("random-init {}", args.encoder), |p| p.display().to_string()),
+                }),
+            );
             report(
                 &args,
                 run.as_deref(),
@@ -473,12 +477,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 temperature: args.temperature,
             };
             let top1 = knn_top1(&train, &test, &config, &device)?;
-            let json = serde_json::json!({
-                "eval": "knn", "top1": top1, "k": config.k, "temperature": config.temperature,
-                "data": args.eval.data,
-                "train_images": train.len(), "label_fraction": args.eval.label_fraction,
-                "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
-            });
+            let json = EvalRecord::new(
+                EvalKind::Knn,
+                serde_json::json!({
+                    "top1": top1, "k": config.k, "temperature": config.temperature,
+                    "data": args.eval.data,
+                    "train_images": train.len(), "label_fraction": args.eval.label_fraction,
+                    "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
+                }),
+            );
             report(
                 &args.eval,
                 run.as_deref(),
@@ -524,20 +531,19 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let split = parse_split(&args.split)?;
             let metrics = train::eval_task(&args.checkpoint, &overrides, split, args.limit)?;
-            let json: serde_json::Map<String, serde_json::Value> = metrics
+            let fields = metrics
                 .iter()
                 .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-                .chain([("eval".to_string(), serde_json::json!("task"))])
                 .collect();
-            let json = serde_json::Value::Object(json);
+            let json = EvalRecord::new(EvalKind::Task, serde_json::Value::Object(fields));
             if args.json {
-                println!("{json}");
+                println!("{}", json.to_line());
             } else {
                 let text: Vec<String> =
                     metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
                 println!("pretext task on {} split: {}", args.split, text.join(", "));
             }
-            append_eval(&crate::checkpoint::run_dir(&args.checkpoint), &json)
+            json.append_to(&crate::checkpoint::run_dir(&args.checkpoint))
         }
         Command::Show(args) => show(args),
         Command::Retrieve(args) => retrieve(args),
@@ -771,13 +777,10 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
     };
     let data = config.data.dataset.to_string();
     let (_, result) = crate::finetune::finetune(config, options)?;
-    let mut json = serde_json::to_value(&result)?;
-    if let Some(object) = json.as_object_mut() {
-        object.insert("eval".into(), serde_json::json!("finetune"));
-        object.insert("data".into(), serde_json::json!(data));
-    }
+    let mut json = EvalRecord::new(EvalKind::Finetune, serde_json::to_value(&result)?);
+    json.fields.insert("data".into(), serde_json::json!(data));
     if args.json {
-        println!("{json}");
+        println!("{}", json.to_line());
     } else {
         println!(
             "fine-tuning test top-1: {:.2}% ({} labelled images, {} steps, from {}); run directory {}",
@@ -791,11 +794,11 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
             result.out.display()
         );
     }
-    append_eval(&result.out, &json)?;
+    json.append_to(&result.out)?;
     // The pretrained run keeps a record of how its encoder transferred.
     match &result.from {
         Some(from) if crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from)) => {
-            append_eval(&crate::checkpoint::run_dir(from), &json)
+            json.append_to(&crate::checkpoint::run_dir(from))
         }
         _ => Ok(()),
     }
@@ -930,14 +933,14 @@ fn label_subset(labels: &[u32], args: &EvalArgs) -> Result<Option<Vec<usize>>> {
     )?))
 }
 
-fn report(args: &EvalArgs, run: Option<&Path>, json: &serde_json::Value, line: &str) -> Result<()> {
+fn report(args: &EvalArgs, run: Option<&Path>, record: &EvalRecord, line: &str) -> Result<()> {
     if args.json {
-        println!("{json}");
+        println!("{}", record.to_line());
     } else {
         println!("{line}");
     }
     match run {
-        Some(run) => append_eval(run, json),
+        Some(run) => record.append_to(run),
         None => Ok(()),
     }
 }
@@ -995,11 +998,14 @@ fn retrieve(args: RetrieveArgs) -> Result<()> {
         .iter()
         .map(|(k, p)| (format!("p@{k}"), serde_json::json!(p)))
         .collect();
-    let json = serde_json::json!({
-        "eval": "retrieval", "map": scores.map, "precision": precision,
-        "queries": scores.queries, "gallery": scores.gallery, "data": args.eval.data,
-        "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
-    });
+    let json = EvalRecord::new(
+        EvalKind::Retrieval,
+        serde_json::json!({
+            "map": scores.map, "precision": precision,
+            "queries": scores.queries, "gallery": scores.gallery, "data": args.eval.data,
+            "encoder": run.as_ref().map_or(format!("random-init {}", args.eval.encoder), |p| p.display().to_string()),
+        }),
+    );
     let text: Vec<String> = scores
         .precision
         .iter()
@@ -1017,17 +1023,4 @@ fn retrieve(args: RetrieveArgs) -> Result<()> {
             scores.gallery
         ),
     )
-}
-
-/// Appends an evaluation result to the run's `eval.jsonl`.
-fn append_eval(run: &Path, json: &serde_json::Value) -> Result<()> {
-    use std::io::Write;
-    let path = run.join("eval.jsonl");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(file, "{json}")?;
-    Ok(())
 }

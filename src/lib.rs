@@ -25,4 +25,5 @@ pub mod input;
 pub mod kernels;
 pub mod method;
 pub mod report;
+pub mod tensorboard;
 pub mod train;

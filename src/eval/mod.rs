@@ -4,6 +4,7 @@
 pub mod features;
 pub mod knn;
 pub mod linear;
+pub mod record;
 pub mod retrieval;
 
 pub use features::Features;

@@ -92,6 +92,9 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Series with at most this many points get a marker on each.
+const MARKED_POINTS: usize = 60;
+
 /// A line chart of `series` against the training step, one colour per series with a legend.
 pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
     let xs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
@@ -120,6 +123,12 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series]) ->
                 .map_err(|e| error(&e))?
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            // A sparse series (a probe every few hundred steps, one point for a one-epoch
+            // run, which a line alone leaves invisible) also gets a marker per value.
+            if s.points.len() <= MARKED_POINTS {
+                let dots = s.points.iter().map(|&p| Circle::new(p, 3, style.filled()));
+                chart.draw_series(dots).map_err(|e| error(&e))?;
+            }
         }
         legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(|e| error(&e))
     })
@@ -198,6 +207,26 @@ mod tests {
                 "no pixel of series {i}'s colour"
             );
         }
+
+        // One point alone (a one-epoch run's kNN probe) is drawn, not an empty frame: more
+        // ink of its colour than the legend alone (the chart of a series with no points).
+        let inked = |points: Vec<(f64, f64)>| {
+            let file = dir.path().join("single.png");
+            let one = Series {
+                name: "knn".into(),
+                points,
+                colour: 2,
+            };
+            line_chart(&file, "kNN", "top-1", &[one]).unwrap();
+            let c = colour(2);
+            let png = image::open(&file).unwrap().to_rgb8();
+            png.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count()
+        };
+        let (legend, point) = (inked(vec![]), inked(vec![(100.0, 0.5)]));
+        assert!(
+            point > legend + 9,
+            "{point} pixels against the legend's {legend}"
+        );
 
         let map = dir.path().join("map.png");
         let points = [(0.0, 0.0), (1.0, 1.0), (0.5, 0.2)];

@@ -14,6 +14,7 @@ mod page;
 
 use crate::checkpoint;
 use crate::config::RunConfig;
+use crate::eval::record::{EvalKind, EvalRecord};
 use crate::train::progress::MetricsLine;
 use anyhow::{Context, Result, ensure};
 use chart::Series;
@@ -80,34 +81,31 @@ impl Column {
     }
 }
 
-/// The results-table entries of one `eval.jsonl` line (none for lines of unknown kinds).
-fn columns(line: &serde_json::Value) -> Vec<(Column, f64)> {
-    let number = |key: &str| line.get(key).and_then(serde_json::Value::as_f64);
-    let fraction = number("label_fraction").unwrap_or(1.0);
-    let percent = |key: &str| number(key).map(|v| 100.0 * v);
-    let entry = |kind, label: &str, key: &str| {
-        percent(key)
-            .map(|v| (Column::new(kind, label, fraction), v))
-            .into_iter()
-            .collect()
+/// The results-table entries of one evaluation record: the top-1 of linear, kNN and
+/// fine-tuning (per label fraction), retrieval's mAP, a task's metrics other than its loss.
+fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
+    let fraction = record
+        .fields
+        .get("label_fraction")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(1.0);
+    let (kind, label) = match record.eval {
+        EvalKind::Linear => (0, "linear top-1"),
+        EvalKind::Knn => (1, "kNN top-1"),
+        EvalKind::Finetune => (2, "fine-tune top-1"),
+        EvalKind::Retrieval => (3, "retrieval mAP"),
+        EvalKind::Task => (4, "task"),
     };
-    match line.get("eval").and_then(serde_json::Value::as_str) {
-        Some("linear") => entry(0, "linear top-1", "top1"),
-        Some("knn") => entry(1, "kNN top-1", "top1"),
-        Some("finetune") => entry(2, "fine-tune top-1", "top1"),
-        Some("retrieval") => entry(3, "retrieval mAP", "map"),
-        Some("task") => line
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() != "eval" && k.as_str() != "loss")
-            .filter_map(|(k, v)| {
-                let v = v.as_f64()?;
-                Some((Column::new(4, &format!("task {k}"), 1.0), 100.0 * v))
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    record
+        .results()
+        .into_iter()
+        .filter_map(|(name, v)| match record.eval {
+            EvalKind::Task if name == "loss" => None,
+            EvalKind::Task => Some((Column::new(kind, &format!("task {name}"), 1.0), 100.0 * v)),
+            EvalKind::Retrieval if name != "map" => None,
+            _ => Some((Column::new(kind, label, fraction), 100.0 * v)),
+        })
+        .collect()
 }
 
 impl Run {
@@ -139,18 +137,8 @@ impl Run {
             by_step.insert(parsed.step, parsed);
         }
         let mut results = BTreeMap::new();
-        let eval_path = dir.join("eval.jsonl");
-        if let Ok(text) = std::fs::read_to_string(&eval_path) {
-            for (i, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let value: serde_json::Value = serde_json::from_str(line).with_context(|| {
-                    format!("{}:{}: not a JSON line", eval_path.display(), i + 1)
-                })?;
-                results.extend(columns(&value));
-            }
+        for record in crate::eval::record::read(&dir)? {
+            results.extend(columns(&record));
         }
         let name = dir
             .file_name()
@@ -359,8 +347,9 @@ mod tests {
             r#"{"eval":"unknown"}"#,
         ];
         let mut table = BTreeMap::new();
-        for line in lines {
-            table.extend(columns(&serde_json::from_str(line).unwrap()));
+        // A kind this version does not know is no record (eval::record::read skips it).
+        for record in lines.iter().filter_map(|l| serde_json::from_str(l).ok()) {
+            table.extend(columns(&record));
         }
         let titles: Vec<&str> = table.keys().map(|c| c.title.as_str()).collect();
         assert_eq!(

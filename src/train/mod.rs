@@ -447,6 +447,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     }
 
     let probe = probe::Probe::open(config)?;
+    remove_pictures_after(&out, step)?;
     let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, end, options.quiet)?;
     let started = std::time::Instant::now();
     let mut last_checkpoint = started;
@@ -535,7 +536,14 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             last_checkpoint = std::time::Instant::now();
             // Pictures follow the step schedule (like the probe), so that they come evenly.
             if scheduled {
-                save_picture(r.method.as_ref(), net, &samples, device, &out, step)?;
+                save_picture(
+                    r.method.as_ref(),
+                    net,
+                    &samples,
+                    device,
+                    &mut reporter,
+                    step,
+                )?;
             }
         }
     }
@@ -547,22 +555,48 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     Ok(summary)
 }
 
-/// Writes the method's picture of `samples` (if it draws one) to `out/pictures/step-N.png`,
-/// with the network in inference mode so that drawing changes no batch-norm statistics.
+/// Writes the method's picture of `samples` (if it draws one) to `pictures/step-N.png` of the
+/// run directory and to its TensorBoard files, with the network in inference mode so that
+/// drawing changes no batch-norm statistics.
 fn save_picture<M: Method>(
     method: &M,
     net: &Network<M::Head>,
     samples: &[M::Sample],
     device: &Device,
-    out: &std::path::Path,
+    reporter: &mut Reporter,
     step: u64,
 ) -> Result<()> {
     let inference = device.clone().without_autodiff();
     if let Some(grid) = method.render(&net.valid(), samples, &inference) {
-        let dir = out.join("pictures");
+        let dir = reporter.run_dir().join("pictures");
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        grid.save_png(&dir.join(format!("step-{step:06}.png")))?;
+        let file = dir.join(format!("step-{step:06}.png"));
+        let (png, size) = grid.encode_png(&file)?;
+        pretext_data::atomic::write(&file, &png)?;
+        reporter.picture(step, png, size)?;
+    }
+    Ok(())
+}
+
+/// Removes the pictures a killed run drew after step `step` (its checkpoint), which the
+/// resumed run draws again, as it logs those steps again.
+fn remove_pictures_after(out: &std::path::Path, step: u64) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(out.join("pictures")) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let drawn_at = name.to_str().and_then(|n| {
+            n.strip_prefix("step-")?
+                .strip_suffix(".png")?
+                .parse::<u64>()
+                .ok()
+        });
+        if drawn_at.is_some_and(|s| s > step) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
     }
     Ok(())
 }

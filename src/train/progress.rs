@@ -7,6 +7,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::tensorboard::EventWriter;
+
 /// One logged step.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MetricsLine {
@@ -51,7 +53,23 @@ fn keep_until(path: &Path, step: u64) -> Result<()> {
     Ok(())
 }
 
-/// Reports progress on the terminal and appends metrics to the run directory.
+impl MetricsLine {
+    /// Every number of the line by its `metrics.jsonl` name (what TensorBoard shows).
+    pub fn scalars(&self) -> impl Iterator<Item = (&str, f64)> {
+        [
+            ("epoch", self.epoch as f64),
+            ("loss", self.loss),
+            ("lr", self.lr),
+            ("images_per_sec", self.images_per_sec),
+            ("data_wait", self.data_wait),
+        ]
+        .into_iter()
+        .chain(self.extra.iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+}
+
+/// Reports progress on the terminal and appends metrics to the run directory (`metrics.jsonl`
+/// and TensorBoard event files).
 pub struct Reporter {
     bar: Option<ProgressBar>,
     quiet: bool,
@@ -63,6 +81,7 @@ pub struct Reporter {
     started: Instant,
     start_step: u64,
     metrics_path: std::path::PathBuf,
+    events: EventWriter,
 }
 
 impl Reporter {
@@ -73,6 +92,8 @@ impl Reporter {
     /// removed first: the resumed run logs those steps again, identically.
     pub fn new(metrics_path: &Path, start_step: u64, total: u64, quiet: bool) -> Result<Self> {
         keep_until(metrics_path, start_step)?;
+        let dir = metrics_path.parent().unwrap_or(Path::new("."));
+        let events = EventWriter::create(dir, (start_step > 0).then_some(start_step + 1))?;
         let metrics = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -101,7 +122,18 @@ impl Reporter {
             started: Instant::now(),
             start_step,
             metrics_path: metrics_path.to_path_buf(),
+            events,
         })
+    }
+
+    /// The run directory (where `metrics.jsonl` is).
+    pub fn run_dir(&self) -> &Path {
+        self.metrics_path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Logs the task's picture of `step` (PNG, `width × height`) to TensorBoard.
+    pub fn picture(&mut self, step: u64, png: Vec<u8>, size: [u32; 2]) -> Result<()> {
+        self.events.image(step, "task", png, size)
     }
 
     /// Counts the images of one finished step.
@@ -132,6 +164,7 @@ impl Reporter {
         self.metrics
             .write_all(text.as_bytes())
             .with_context(|| format!("cannot write {}", self.metrics_path.display()))?;
+        self.events.scalars(step, line.scalars())?;
         let extra: String = line
             .extra
             .iter()

@@ -188,11 +188,22 @@ impl Grid {
     /// [`DataError::Io`] naming `path`, and also the folder when that is missing or not a
     /// folder.
     pub fn save_png(&self, path: &Path) -> Result<(), DataError> {
+        let (png, _) = self.encode_png(path)?;
+        crate::atomic::write(path, &png)
+    }
+
+    /// The grid as the bytes of an 8-bit RGB PNG file, and its `[width, height]`; `path` is
+    /// the file it is meant for, named if encoding fails.
+    ///
+    /// # Errors
+    /// [`DataError::Format`] naming `path` if the encoder fails.
+    pub fn encode_png(&self, path: &Path) -> Result<(Vec<u8>, [u32; 2]), DataError> {
+        let rgb = self.to_rgb();
+        let size = [rgb.width(), rgb.height()];
         let mut png = std::io::Cursor::new(Vec::new());
-        self.to_rgb()
-            .write_to(&mut png, ImageFormat::Png)
+        rgb.write_to(&mut png, ImageFormat::Png)
             .map_err(|e| DataError::format(path, format!("cannot encode PNG: {e}")))?;
-        crate::atomic::write(path, png.get_ref())
+        Ok((png.into_inner(), size))
     }
 
     /// Positions of everything to draw, and the size of the picture.
