@@ -64,6 +64,24 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
     let resolved = RunConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.data.image_size, 28);
     assert_eq!(resolved.encoder.in_channels, 1);
+    // Every file follows the umask like any other new file (checkpoints are not private).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+            .unwrap();
+        for entry in std::fs::read_dir(&out).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o666 & !umask, "{:?}", entry.file_name());
+            }
+        }
+    }
     // The encoder loads for evaluation.
     let (header, _encoder) = train::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
     assert_eq!((header.step, header.method.as_str()), (2, "rotation"));
