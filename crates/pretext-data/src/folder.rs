@@ -318,14 +318,21 @@ fn swaps_axes(orientation: Orientation) -> bool {
     )
 }
 
-/// Opens `path` as an image decoder, guessing the format from the content.
+/// Opens `path` as an image decoder, guessing the format from the content, and refuses an
+/// image whose decoded pixels would exceed the `image` crate's default allocation limit
+/// (512 MiB): a header can claim any size, and decoding would try to allocate it.
 fn decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
-    ImageReader::open(path)
+    let decoder = ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?
         .into_decoder()
-        .map_err(|e| DataError::format(path, format!("cannot read image: {e}")))
+        .map_err(|e| DataError::format(path, format!("cannot read image: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    ::image::Limits::default()
+        .reserve(decoder.total_bytes())
+        .map_err(|e| DataError::format(path, format!("image of {w}×{h} is too large: {e}")))?;
+    Ok(decoder)
 }
 
 /// Reads the header of `path`: (height, width, has colour), Exif orientation applied.
@@ -362,6 +369,35 @@ fn decode(path: &Path) -> Result<DynamicImage, DataError> {
 mod tests {
     use super::*;
     use ::image::{GrayAlphaImage, GrayImage, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// Found by fuzzing (fuzz/fuzz_targets/folder_image.rs): a PNG header claiming
+    /// 2552 × 4294901766 pixels made decoding allocate 32 TB and abort. Now it is an error
+    /// naming the file, at open.
+    #[test]
+    fn an_image_too_large_to_decode_is_an_error_not_an_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut png = Vec::new();
+        RgbImage::new(4, 4)
+            .write_to(
+                &mut std::io::Cursor::new(&mut png),
+                ::image::ImageFormat::Png,
+            )
+            .unwrap();
+        // IHDR's width and height follow the 8-byte signature and the chunk's length and type.
+        png[16..24].copy_from_slice(&[0, 0, 9, 0xf8, 0xff, 0xff, 0, 6]);
+        let mut crc = flate2::Crc::new();
+        crc.update(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        std::fs::write(dir.path().join("huge.png"), &png).unwrap();
+        let err = FolderDataset::open(dir.path(), Split::Train, &OpenOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("huge.png") && err.contains("too large"),
+            "{err}"
+        );
+    }
 
     fn rgb(w: u32, h: u32, seed: u8) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| Rgb([seed, (x * 10) as u8, (y * 10) as u8]))
