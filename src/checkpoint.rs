@@ -210,6 +210,33 @@ fn read_header(reader: &mut impl Read, path: &Path) -> Result<Header> {
         .with_context(|| format!("{}: checkpoint header is corrupt", path.display()))
 }
 
+/// `module` with the weights of the burnpack `bytes` read from `path` (named in errors).
+pub fn load_record<T: burn::module::Module>(module: T, bytes: Vec<u8>, path: &Path) -> Result<T> {
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
+    module.try_load_record(record).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the weights do not fit this network (another encoder shape?): {e:?}",
+            path.display()
+        )
+    })
+}
+
+/// Loads the encoder stored in a checkpoint (a run directory or a checkpoint file) onto
+/// `device`, with the header that describes it.
+pub fn load_encoder(
+    path: &Path,
+    device: &burn::prelude::Device,
+) -> Result<(Header, crate::encoder::Encoder)> {
+    let file = resolve(path);
+    let (header, bytes) = Checkpoint::load_encoder(&file)?;
+    // Even weights about to be overwritten draw from the backend's global generator: take
+    // them under the lock so that a run initialising in another thread stays reproducible.
+    let fresh = crate::device::seeded(device, 0, || header.encoder.init(device));
+    let encoder = load_record(fresh, bytes, &file)?;
+    Ok((header, encoder))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -848,7 +848,7 @@ fn eval_features(args: &EvalArgs) -> Result<(Features, Features, Option<PathBuf>
     let test_source = crate::dataset::open(&spec, Split::Test, false)?;
     let (encoder, input, cache_dir, run) = match &args.checkpoint {
         Some(path) => {
-            let (header, encoder) = train::load_encoder(path, &device)?;
+            let (header, encoder) = crate::checkpoint::load_encoder(path, &device)?;
             let run = crate::checkpoint::run_dir(path);
             let tag = format!("step{}", header.step);
             (

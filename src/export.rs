@@ -104,7 +104,7 @@ pub fn export(encoder: &Encoder, info: &ExportInfo, path: &Path) -> Result<()> {
 /// framework loading the export can check it computes the same features.
 pub fn export_checkpoint(checkpoint: &Path, out: &Path, sample: usize) -> Result<()> {
     let device = Device::flex();
-    let (header, encoder) = crate::train::load_encoder(checkpoint, &device)?;
+    let (header, encoder) = crate::checkpoint::load_encoder(checkpoint, &device)?;
     let info = ExportInfo {
         encoder: header.encoder.clone(),
         input: header.input.clone(),

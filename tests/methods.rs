@@ -121,7 +121,8 @@ fn colorization_learns_with_both_losses() {
     assert_eq!(resolved.encoder.in_channels, 1);
     let gray = gray_data(&dir.path().join("gray"));
     let (header, encoder) =
-        train::load_encoder(&dir.path().join("a"), &burn::prelude::Device::flex()).unwrap();
+        pretext::checkpoint::load_encoder(&dir.path().join("a"), &burn::prelude::Device::flex())
+            .unwrap();
     let source =
         pretext::dataset::open(&gray.parse().unwrap(), pretext_data::Split::Test, false).unwrap();
     let features = pretext::eval::features::extract(

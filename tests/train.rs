@@ -83,7 +83,8 @@ fn a_two_step_run_writes_config_metrics_and_checkpoint() {
         }
     }
     // The encoder loads for evaluation.
-    let (header, _encoder) = train::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
+    let (header, _encoder) =
+        pretext::checkpoint::load_encoder(&out, &burn::prelude::Device::flex()).unwrap();
     assert_eq!((header.step, header.method.as_str()), (2, "rotation"));
 }
 
@@ -175,7 +176,7 @@ fn a_checkpoint_whose_weights_do_not_fit_its_encoder_is_a_clear_error() {
     let mut ckpt = pretext::checkpoint::Checkpoint::load(&path).unwrap();
     ckpt.header.encoder.width = 0.5; // the stored weights are of width 0.25
     ckpt.save(&path).unwrap();
-    let err = train::load_encoder(&out, &burn::prelude::Device::flex())
+    let err = pretext::checkpoint::load_encoder(&out, &burn::prelude::Device::flex())
         .expect_err("loading must fail")
         .to_string();
     assert!(

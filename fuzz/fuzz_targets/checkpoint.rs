@@ -6,5 +6,5 @@ fuzz_target!(|data: &[u8]| {
     let files = pretext_fuzz::Files::write("", &[("checkpoint.ckpt", data)]);
     let path = files.join("checkpoint.ckpt");
     let _ = pretext::checkpoint::Checkpoint::load(&path);
-    let _ = pretext::train::load_encoder(&path, &burn::prelude::Device::flex());
+    let _ = pretext::checkpoint::load_encoder(&path, &burn::prelude::Device::flex());
 });

@@ -312,7 +312,7 @@ fn embedding_map(
         return Ok(Err(format!("cannot open {spec}")));
     };
     let device = crate::device::parse(&options.device)?;
-    let (header, encoder) = crate::train::load_encoder(&ckpt, &device)?;
+    let (header, encoder) = crate::checkpoint::load_encoder(&ckpt, &device)?;
     let features =
         crate::eval::features::extract(&encoder, &header.input, source.as_ref(), &device, 256)?;
     if features.len() < map::MIN_POINTS {

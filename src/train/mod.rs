@@ -23,7 +23,6 @@ use crate::method::{Method, MethodContext, Network, Progress};
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use pretext_data::ImageSource;
 use pretext_data::loader::{self, LoaderConfig};
 use progress::{MetricsLine, Reporter};
@@ -775,8 +774,8 @@ fn network<M: Method>(
     }
     let mut net = r.method.after_init(net);
     if let Some((saved, path)) = saved {
-        net.encoder = load_record(net.encoder, saved.encoder.clone(), path)?;
-        net.head = load_record(net.head, saved.head.clone(), path)?;
+        net.encoder = checkpoint::load_record(net.encoder, saved.encoder.clone(), path)?;
+        net.head = checkpoint::load_record(net.head, saved.head.clone(), path)?;
     }
     net.encoder = net.encoder.freeze_stages(r.config.train.freeze_stages);
     Ok(net)
@@ -801,18 +800,7 @@ fn init_encoder(
         header.encoder,
         config
     );
-    load_record(encoder, bytes, &file)
-}
-
-fn load_record<T: Module>(module: T, bytes: Vec<u8>, path: &std::path::Path) -> Result<T> {
-    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
-    module.try_load_record(record).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: the weights do not fit this network (another encoder shape?): {e:?}",
-            path.display()
-        )
-    })
+    checkpoint::load_record(encoder, bytes, &file)
 }
 
 /// The burnpack bytes of `module`'s record, with every pending update of its running states
@@ -848,19 +836,4 @@ fn save_checkpoint<H: Module>(
         optimizer,
     }
     .save_in(dir)
-}
-
-/// Loads the encoder stored in a checkpoint (a run directory or a checkpoint file) onto
-/// `device`, with the header that describes it.
-pub fn load_encoder(
-    path: &std::path::Path,
-    device: &Device,
-) -> Result<(Header, crate::encoder::Encoder)> {
-    let file = checkpoint::resolve(path);
-    let (header, bytes) = Checkpoint::load_encoder(&file)?;
-    // Even weights about to be overwritten draw from the backend's global generator: take
-    // them under the lock so that a run initialising in another thread stays reproducible.
-    let fresh = crate::device::seeded(device, 0, || header.encoder.init(device));
-    let encoder = load_record(fresh, bytes, &file)?;
-    Ok((header, encoder))
 }
