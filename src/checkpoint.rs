@@ -210,7 +210,22 @@ fn read_header(reader: &mut impl Read, path: &Path) -> Result<Header> {
         .with_context(|| format!("{}: checkpoint header is corrupt", path.display()))
 }
 
-/// `module` with the weights of the burnpack `bytes` read from `path` (named in errors).
+/// The burnpack bytes of `module`'s record, with every pending update of its running states
+/// folded in: burn's `RunningState` (batch norm's running statistics, MoCo's queue, DINO's
+/// centre) keeps a layer's newest update aside until the next read, and a record taken
+/// without `valid()`'s synchronisation would hold the statistics of one step earlier, so a
+/// resumed run would continue from them.
+pub fn record_bytes<T: burn::module::Module>(module: T) -> Result<Vec<u8>> {
+    let _synchronised = module.valid();
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise weights: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// `module` with the weights of the burnpack `bytes` read from `path` (named in errors): the
+/// inverse of [`record_bytes`].
 pub fn load_record<T: burn::module::Module>(module: T, bytes: Vec<u8>, path: &Path) -> Result<T> {
     let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;

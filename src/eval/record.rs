@@ -87,13 +87,12 @@ impl EvalRecord {
     pub fn append_to(&self, run: &Path) -> Result<()> {
         use std::io::Write;
         let path = run.join(FILE_NAME);
-        let mut file = std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| writeln!(f, "{}", self.to_line()).map(|()| f))
+            .and_then(|mut f| writeln!(f, "{}", self.to_line()))
             .with_context(|| format!("cannot write {}", path.display()))?;
-        file.flush()?;
         let step =
             crate::checkpoint::Checkpoint::load_encoder(&run.join(crate::checkpoint::FILE_NAME))
                 .map_or(0, |(header, _)| header.step);

@@ -382,28 +382,33 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
         .with_context(|| format!("cannot create run directory {}", out.display()))?;
     let _lock = lock::RunLock::take(&out)?;
     pretext_data::atomic::remove_leftovers(&out)?;
-    let previous = match (checkpoint::latest(&out)?, options.resume) {
-        (Some((saved, file)), true) => {
+    let previous = match options.resume {
+        true => checkpoint::latest(&out)?,
+        false => {
+            let held = [checkpoint::FILE_NAME, checkpoint::PREVIOUS_FILE_NAME]
+                .iter()
+                .any(|name| out.join(name).exists());
             ensure!(
-                saved.header.method == config.method.name && saved.header.encoder == r.encoder,
-                "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
-                file.display(),
-                saved.header.method,
-                saved.header.encoder
+                !held,
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                out.display()
             );
-            Some((saved, file))
-        }
-        (Some(_), false) => bail!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            out.display()
-        ),
-        (None, resume) => {
-            if resume {
-                tracing::info!("no checkpoint in {} yet: starting the run", out.display());
-            }
             None
         }
     };
+    match &previous {
+        Some((saved, file)) => ensure!(
+            saved.header.method == config.method.name && saved.header.encoder == r.encoder,
+            "{}: the checkpoint was written by method `{}` with encoder {:?}, not by this config",
+            file.display(),
+            saved.header.method,
+            saved.header.encoder
+        ),
+        None if options.resume => {
+            tracing::info!("no checkpoint in {} yet: starting the run", out.display())
+        }
+        None => {}
+    }
     pretext_data::atomic::write(&out.join("config.toml"), r.text.as_bytes())?;
 
     let mut replicas = replicas(&r, previous.as_ref().map(|(p, f)| (p, f.as_path())))?;
@@ -803,20 +808,6 @@ fn init_encoder(
     checkpoint::load_record(encoder, bytes, &file)
 }
 
-/// The burnpack bytes of `module`'s record, with every pending update of its running states
-/// folded in: burn's `RunningState` (batch norm's running statistics, MoCo's queue, DINO's
-/// centre) keeps a layer's newest update aside until the next read, and a record taken
-/// without `valid()`'s synchronisation would hold the statistics of one step earlier, so a
-/// resumed run would continue from them.
-fn record_bytes<T: Module>(module: T) -> Result<Vec<u8>> {
-    let _synchronised = module.valid();
-    let bytes = module
-        .into_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise weights: {e:?}"))?;
-    Ok(bytes.to_vec())
-}
-
 /// Writes the run's checkpoint into run directory `dir`, keeping the previous one
 /// ([`Checkpoint::save_in`]).
 fn save_checkpoint<H: Module>(
@@ -831,8 +822,8 @@ fn save_checkpoint<H: Module>(
         .to_vec();
     Checkpoint {
         header,
-        encoder: record_bytes(net.encoder.clone())?,
-        head: record_bytes(net.head.clone())?,
+        encoder: checkpoint::record_bytes(net.encoder.clone())?,
+        head: checkpoint::record_bytes(net.head.clone())?,
         optimizer,
     }
     .save_in(dir)
