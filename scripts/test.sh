@@ -24,6 +24,8 @@ fi
 export PRETEXT_TEST_PYTHON="$venv/bin/python"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
 cargo fmt --all -- --check
+# No two source files may import each other, directly or through others (issue 15).
+python3 scripts/module_cycles.py
 cargo test --release --locked --workspace 2>&1
 # The AVX2 fallback: the matrix products pick AVX-512 kernels at run time where the CPU has
 # them, so on such a machine the AVX2 ones would go untested. Run the kernel tests again on

@@ -13,7 +13,7 @@ pub fn open(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Arc<dyn
 }
 
 fn open_boxed(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Box<dyn ImageSource>> {
-    let source = pretext_data::source::open(spec, split, &OpenOptions { skip_corrupt })
+    let source = pretext_data::open::open(spec, split, &OpenOptions { skip_corrupt })
         .with_context(|| format!("cannot open dataset {spec}"))?;
     ensure!(
         !source.is_empty(),

@@ -10,6 +10,7 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_shape;
 pub mod matmul;
 pub mod profile;
 pub mod thin;
@@ -34,7 +35,7 @@ use burn::tensor::DType;
 use burn::tensor::activation;
 use burn::tensor::ops::ConvOptions;
 use burn_flex::{FlexTensor, Layout};
-use conv::ConvShape;
+use conv_shape::ConvShape;
 pub use matmul::Precision;
 use profile::Kernel;
 use std::sync::atomic::{AtomicBool, Ordering};

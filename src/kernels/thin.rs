@@ -34,7 +34,7 @@
 //! bf16 run (`train.precision`), as Winograd's do: this route has no matrix product to hand
 //! to the bf16 kernel.
 
-use super::conv::{ConvShape, images_per_task};
+use super::conv_shape::{ConvShape, images_per_task};
 use rayon::prelude::*;
 
 /// Whether the convolution is one this module computes: 3×3 at stride 1 or 2 (any padding)

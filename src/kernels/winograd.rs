@@ -29,7 +29,7 @@
 //!      [ 0  4  0 −5  0  1 ]        [   0     0     1  ]
 //! ```
 
-use super::conv::{ConvShape, images_per_task};
+use super::conv_shape::{ConvShape, images_per_task};
 use super::matmul::{MatRef, Precision, matmul};
 use super::vectorize::vectorized;
 use rayon::prelude::*;

@@ -483,8 +483,7 @@ mod tests {
             kind: DatasetKind::Mnist,
             path: missing.clone(),
         };
-        let e =
-            err_string(crate::source::open(&spec, Split::Train, &Default::default()).map(|_| ()));
+        let e = err_string(crate::open::open(&spec, Split::Train, &Default::default()).map(|_| ()));
         assert!(e.contains("nope") && e.contains("no such file"), "{e}");
 
         // Images present, labels missing.

@@ -2,7 +2,7 @@
 //! `pretext data inspect`.
 
 use crate::folder::FolderDataset;
-use crate::source::{self, OpenOptions};
+use crate::source::OpenOptions;
 use crate::{DataError, DataSpec, DatasetKind, ImageSource, Split};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
@@ -107,7 +107,7 @@ pub fn inspect_spec(
         }
         return Ok(report);
     }
-    let source = source::open(spec, split, options)?;
+    let source = crate::open::open(spec, split, options)?;
     inspect(source.as_ref())
 }
 

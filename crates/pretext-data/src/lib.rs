@@ -20,6 +20,7 @@ pub mod lab;
 pub mod label_fraction;
 pub mod loader;
 pub mod masks;
+pub mod open;
 pub mod patches;
 pub mod permutations;
 pub mod prepare;

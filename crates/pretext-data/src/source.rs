@@ -150,34 +150,6 @@ pub struct OpenOptions {
     pub skip_corrupt: bool,
 }
 
-/// Opens `spec`'s `split`.
-pub fn open(
-    spec: &DataSpec,
-    split: Split,
-    options: &OpenOptions,
-) -> Result<Box<dyn ImageSource>, DataError> {
-    if !spec.path.exists() {
-        return Err(DataError::io(
-            &spec.path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
-        ));
-    }
-    match spec.kind {
-        DatasetKind::Mnist | DatasetKind::FashionMnist => Ok(Box::new(
-            crate::idx::IdxDataset::open(&spec.path, split, spec.kind)?,
-        )),
-        DatasetKind::Cifar10 | DatasetKind::Cifar100 => Ok(Box::new(
-            crate::cifar::CifarDataset::open(&spec.path, split, spec.kind)?,
-        )),
-        DatasetKind::Stl10 => Ok(Box::new(crate::stl10::Stl10Dataset::open(
-            &spec.path, split,
-        )?)),
-        DatasetKind::Folder => Ok(Box::new(crate::folder::FolderDataset::open(
-            &spec.path, split, options,
-        )?)),
-    }
-}
-
 /// Images held in memory: for tests, and for programs that build their data themselves.
 pub struct InMemory {
     images: Vec<Image>,

@@ -1,0 +1,32 @@
+//! Opening a dataset by its spec (`fashion-mnist:PATH`, `folder:PATH`, ...): the one place that
+//! knows every format's reader; the formats know only the [`ImageSource`] trait they
+//! implement ([`source`](crate::source)).
+
+use crate::source::{DataSpec, DatasetKind, ImageSource, OpenOptions, Split};
+use crate::{DataError, cifar, folder, idx, stl10};
+
+/// Opens `spec`'s `split`.
+pub fn open(
+    spec: &DataSpec,
+    split: Split,
+    options: &OpenOptions,
+) -> Result<Box<dyn ImageSource>, DataError> {
+    if !spec.path.exists() {
+        return Err(DataError::io(
+            &spec.path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        ));
+    }
+    match spec.kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => Ok(Box::new(idx::IdxDataset::open(
+            &spec.path, split, spec.kind,
+        )?)),
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 => Ok(Box::new(cifar::CifarDataset::open(
+            &spec.path, split, spec.kind,
+        )?)),
+        DatasetKind::Stl10 => Ok(Box::new(stl10::Stl10Dataset::open(&spec.path, split)?)),
+        DatasetKind::Folder => Ok(Box::new(folder::FolderDataset::open(
+            &spec.path, split, options,
+        )?)),
+    }
+}
