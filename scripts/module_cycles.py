@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Lists cycles between the source files of each crate: file A names something in file B
 (`crate::b::...`, `super::b`, `use crate::{b, ...}`) and B, directly or through others,
-names A. A module's own children (`a/mod.rs` → `a/x.rs`) count like any other file.
+names A. A module's own children (`a/mod.rs` → `a/x.rs`, named relatively or not) count
+like any other file.
 Prints each cycle (a strongly connected component of more than one file) and exits 1 if
 there is any. Usage: scripts/module_cycles.py [crate-src-dir ...] (default: src and
 crates/pretext-data/src)."""
@@ -25,7 +26,15 @@ def edges(root: Path):
         # Test modules may reach anywhere.
         text = text.split("#[cfg(test)]")[0]
         paths = re.findall(r"crate::((?:\w+::)*\w+)", text)
-        paths += ["::".join(module[:-1] + (p,)) for p in re.findall(r"super::(\w+)", text)]
+        # A child named relatively (`use progress::Reporter` in train/mod.rs).
+        paths += [
+            "::".join(module + (p,))
+            for p in re.findall(r"(?<![\w:])(\w+)::", text)
+            if module + (p,) in files
+        ]
+        paths += [
+            "::".join(module[:-1] + (p,)) for p in re.findall(r"super::((?:\w+::)*\w+)", text)
+        ]
         for group in re.findall(r"crate::\{([^}]*)\}", text):
             paths += [p.strip().split("::")[0] for p in group.split(",") if p.strip()]
         for path in paths:

@@ -405,7 +405,7 @@ pub(super) fn direct_backward_weight(shape: &ConvShape, x: &[f32], dy: &[f32]) -
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::kernels::matmul::Precision;
+    use crate::kernels::precision::Precision;
 
     /// The definition, one multiply-add at a time.
     pub(in crate::kernels) fn naive(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {

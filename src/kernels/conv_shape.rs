@@ -2,7 +2,7 @@
 //! the unrolled products ([`conv`](super::conv)), Winograd's ([`winograd`](super::winograd))
 //! and the in-place kernel for few channels ([`thin`](super::thin)).
 
-use super::matmul::Precision;
+use super::precision::Precision;
 
 /// The geometry of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

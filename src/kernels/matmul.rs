@@ -4,28 +4,10 @@
 //! ([`bf16`]).
 
 pub mod bf16;
+mod mat_ref;
 
-/// The number format of a product's operands (`fp32` or `bf16` in a configuration).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Precision {
-    /// fp32 operands, fp32 sums.
-    #[default]
-    #[serde(rename = "fp32")]
-    F32,
-    /// Operands rounded to bfloat16, fp32 sums and result ([`bf16`]); only on CPUs where
-    /// [`bf16::available`].
-    #[serde(rename = "bf16")]
-    Bf16,
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Precision::F32 => "fp32",
-            Precision::Bf16 => "bf16",
-        })
-    }
-}
+use super::precision::Precision;
+pub use mat_ref::MatRef;
 
 /// The instruction set of the `gemm` crate's microkernels on this CPU, chosen by `gemm` at
 /// run time: `"avx512f"` (16-lane kernels, built with gemm's `x86-v4` feature) where the CPU
@@ -42,63 +24,6 @@ pub fn instruction_set() -> &'static str {
     return "neon";
     #[allow(unreachable_code)]
     "scalar"
-}
-
-/// A read-only strided view of a `rows × cols` matrix in a slice: element `(i, j)` sits at
-/// `data[i * row_stride + j * col_stride]`.
-#[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    /// The elements.
-    pub data: &'a [f32],
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Distance between rows.
-    pub row_stride: usize,
-    /// Distance between columns.
-    pub col_stride: usize,
-}
-
-impl<'a> MatRef<'a> {
-    /// A row-major `rows × cols` matrix.
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        MatRef {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// The transpose (no copy).
-    pub fn t(self) -> Self {
-        MatRef {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-
-    /// Panics unless every element lies inside `data`.
-    fn check(&self, name: &str) {
-        if self.rows == 0 || self.cols == 0 {
-            return;
-        }
-        let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
-        assert!(
-            last < self.data.len(),
-            "{name}: a {}×{} matrix with strides ({}, {}) does not fit in {} elements",
-            self.rows,
-            self.cols,
-            self.row_stride,
-            self.col_stride,
-            self.data.len()
-        );
-    }
 }
 
 /// `dst ← lhs · rhs` (or `dst ← dst + lhs · rhs` when `accumulate`), `dst` row-major

@@ -12,6 +12,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod conv_shape;
 pub mod matmul;
+pub mod precision;
 pub mod profile;
 pub mod thin;
 pub mod vectorize;
@@ -36,9 +37,8 @@ use burn::tensor::activation;
 use burn::tensor::ops::ConvOptions;
 use burn_flex::{FlexTensor, Layout};
 use conv_shape::ConvShape;
-pub use matmul::Precision;
+pub use precision::{Precision, precision, set_precision};
 use profile::Kernel;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Operations pretext implements itself on the flex backend.
 #[backend_extension(Flex, Autodiff)]
@@ -154,29 +154,6 @@ pub const SWITCH: &str = "PRETEXT_KERNELS";
 pub fn enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ENABLED.get_or_init(|| std::env::var(SWITCH).map_or(true, |v| v != "burn"))
-}
-
-/// Whether the convolutions' products take bf16 operands ([`set_precision`]).
-static BF16: AtomicBool = AtomicBool::new(false);
-
-/// Sets the number format of the convolutions' matrix products for the whole process, as
-/// PyTorch's CPU autocast does for its convolutions: [`Precision::Bf16`] rounds both operands
-/// of every product in the forward and both gradients to bfloat16 and sums in fp32
-/// ([`matmul::bf16`]); weights, gradients, activations and every other operation stay fp32.
-/// Returns the precision now in effect: fp32 when bf16 was asked for on a CPU without
-/// AVX512-BF16 ([`matmul::bf16::available`]).
-pub fn set_precision(precision: Precision) -> Precision {
-    let bf16 = precision == Precision::Bf16 && matmul::bf16::available();
-    BF16.store(bf16, Ordering::Relaxed);
-    self::precision()
-}
-
-/// The number format of the convolutions' products ([`set_precision`]; fp32 unless set).
-pub fn precision() -> Precision {
-    match BF16.load(Ordering::Relaxed) {
-        true => Precision::Bf16,
-        false => Precision::F32,
-    }
 }
 
 /// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff) and the

@@ -222,7 +222,7 @@ pub fn report(totals: &[Total], step_seconds: f64) -> String {
     if let Some(isa) = super::thin::instruction_set() {
         text += &format!("thin 3×3 convolutions on {isa} kernels (pretext's)\n");
     }
-    if super::precision() == super::Precision::Bf16 {
+    if super::precision::precision() == super::precision::Precision::Bf16 {
         text += "convolutions' direct products in bf16 with fp32 sums (AVX512-BF16, pretext's kernel), Winograd's and the thin kernels' in fp32\n";
     }
     text

@@ -30,7 +30,8 @@
 //! ```
 
 use super::conv_shape::{ConvShape, images_per_task};
-use super::matmul::{MatRef, Precision, matmul};
+use super::matmul::{MatRef, matmul};
+use super::precision::Precision;
 use super::vectorize::vectorized;
 use rayon::prelude::*;
 

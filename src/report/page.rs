@@ -1,9 +1,25 @@
 //! The report's HTML, written with `maud` (every value is escaped). One page, its style
 //! inline, images referenced by relative file names next to it.
 
-use super::{Column, Figure, Run, RunFigures};
+use super::run::{Column, Run, slug};
 use maud::{DOCTYPE, Markup, html};
 use std::collections::BTreeSet;
+
+/// A chart of the report: its PNG file name and title.
+pub struct Figure {
+    /// File name inside the report directory.
+    pub file: String,
+    /// Caption.
+    pub title: String,
+}
+
+/// What the page shows for one run besides the shared charts.
+pub struct RunFigures {
+    /// The task picture, copied into the report.
+    pub picture: Option<Figure>,
+    /// The t-SNE map, or why there is none.
+    pub map: std::result::Result<Figure, String>,
+}
 
 const STYLE: &str = "
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1500px; padding: 0 1rem; color: #222; }
@@ -107,7 +123,7 @@ pub fn render(runs: &[Run], charts: &[Figure], figures: &[RunFigures]) -> String
                 h2 { "Training" }
                 div.grid { @for c in charts { (figure(c)) } }
                 @for (run, f) in runs.iter().zip(figures) {
-                    h2 id=(format!("run-{}", super::slug(&run.name))) { (run.name) }
+                    h2 id=(format!("run-{}", slug(&run.name))) { (run.name) }
                     div.grid {
                         @if let Some(p) = &f.picture { (figure(p)) }
                         @match &f.map {

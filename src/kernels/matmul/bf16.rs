@@ -22,7 +22,7 @@
 //! (16 × 6272 × 144 and its gradients' shapes) at 1.1–1.25×, where reading the patch matrix
 //! from memory, not the multiply-adds, sets the pace.
 
-use super::MatRef;
+use super::mat_ref::MatRef;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -492,7 +492,7 @@ mod tests {
                         lhs,
                         rhs,
                         accumulate,
-                        super::super::Precision::Bf16,
+                        crate::kernels::precision::Precision::Bf16,
                     );
                     let offset = if accumulate { 0.5 } else { 0.0 };
                     for (ij, got) in c.iter().enumerate() {
@@ -519,7 +519,13 @@ mod tests {
         let mut c = [0.0];
         let (a, b) = ([1.001], [3.0]);
         let (lhs, rhs) = (MatRef::row_major(&a, 1, 1), MatRef::row_major(&b, 1, 1));
-        super::super::matmul(&mut c, lhs, rhs, false, super::super::Precision::Bf16);
+        super::super::matmul(
+            &mut c,
+            lhs,
+            rhs,
+            false,
+            crate::kernels::precision::Precision::Bf16,
+        );
         assert_eq!(c, [3.0]);
     }
 }
