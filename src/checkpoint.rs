@@ -60,7 +60,28 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint to `path`, whole or not at all ([`pretext_data::atomic`]).
+    /// The checkpoint of a run after `header.step` steps: its network's weights and its
+    /// optimiser's state.
+    pub fn of<H: burn::module::Module>(
+        header: Header,
+        net: &crate::method::Network<H>,
+        optimizer: &burn::optim::ModuleOptimizer,
+    ) -> Result<Self> {
+        let optimizer = optimizer
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("cannot serialise optimizer state: {e:?}"))?
+            .to_vec();
+        Ok(Checkpoint {
+            header,
+            encoder: record_bytes(net.encoder.clone())?,
+            head: record_bytes(net.head.clone())?,
+            optimizer,
+        })
+    }
+
+    /// Writes the checkpoint to `path`, whole or not at all ([`pretext_data::atomic`]); runs
+    /// write theirs with [`Checkpoint::save_in`].
+    #[cfg(test)]
     pub fn save(&self, path: &Path) -> Result<()> {
         self.stage(path)?.commit()?;
         Ok(())

@@ -284,6 +284,44 @@ impl Default for ProbeConfig {
     }
 }
 
+/// Configuration overrides as [`RunConfig::from_toml`] takes them (`KEY=VALUE`, the form of
+/// `--set`), built from typed values: what the command-line flags and `--from` stand for.
+/// Later entries win.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides(Vec<String>);
+
+impl Overrides {
+    /// Sets `key` to `value`: a number, string, path, list or any serialisable value.
+    ///
+    /// # Errors
+    /// When `value` has no TOML form (a path that is not UTF-8), naming the key.
+    pub fn set(&mut self, key: &str, value: impl Serialize) -> Result<&mut Self> {
+        let value = toml::Value::try_from(value)
+            .with_context(|| format!("{key}: the value has no TOML form"))?;
+        self.0.push(format!("{key}={value}"));
+        Ok(self)
+    }
+
+    /// Sets `key` to `value` when there is one.
+    pub fn set_some(&mut self, key: &str, value: Option<impl Serialize>) -> Result<&mut Self> {
+        match value {
+            Some(value) => self.set(key, value),
+            None => Ok(self),
+        }
+    }
+
+    /// Appends `KEY=VALUE` lines as the user wrote them (`--set`).
+    pub fn extend(&mut self, lines: impl IntoIterator<Item = String>) -> &mut Self {
+        self.0.extend(lines);
+        self
+    }
+
+    /// The `KEY=VALUE` lines, in order.
+    pub fn lines(&self) -> &[String] {
+        &self.0
+    }
+}
+
 impl RunConfig {
     /// Parses a TOML document, applies `key=value` overrides (dotted keys, TOML values; a
     /// value that is not valid TOML is taken as a string) and validates the result.
@@ -454,6 +492,37 @@ fn parse_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_overrides_become_the_values_they_hold() {
+        let mut overrides = Overrides::default();
+        overrides
+            .set("method.name", "rotation")
+            .unwrap()
+            .set("data.dataset", "folder:/tmp/a \"b\"")
+            .unwrap()
+            .set("train.out", Path::new("runs/x"))
+            .unwrap()
+            .set("optim.lr", 0.5)
+            .unwrap()
+            .set("train.epochs", 3u64)
+            .unwrap()
+            .set_some("train.seed", None::<u64>)
+            .unwrap()
+            .set("data.mean", [0.25f32])
+            .unwrap()
+            .set("data.std", [0.5f32])
+            .unwrap();
+        overrides.extend(["train.batch_size=16".to_string()]);
+        let config = RunConfig::from_toml("", overrides.lines(), "test").unwrap();
+        assert_eq!(config.method.name, "rotation");
+        assert_eq!(config.data.dataset.to_string(), "folder:/tmp/a \"b\"");
+        assert_eq!(config.train.out, Path::new("runs/x"));
+        assert_eq!((config.optim.lr, config.train.epochs), (0.5, 3));
+        assert_eq!(config.train.batch_size, 16);
+        assert_eq!(config.data.mean, [0.25]);
+        assert_eq!(overrides.lines().len(), 8);
+    }
 
     const BASE: &str = r#"
 [data]

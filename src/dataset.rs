@@ -1,6 +1,7 @@
 //! Opening datasets for training and evaluation.
 
 use crate::config::DataConfig;
+use crate::input::{InputSpace, InputSpec};
 use anyhow::{Context, Result, ensure};
 use pretext_data::label_fraction::per_class_subset;
 use pretext_data::source::{OpenOptions, Subset};
@@ -67,4 +68,43 @@ pub fn default_image_size(spec: &DataSpec, source: &dyn ImageSource) -> Result<u
     }
     let first = source.get(0)?;
     Ok(first.height.min(first.width))
+}
+
+/// The encoder input for the images of `source` (of dataset `spec`), with the choices left
+/// at their defaults made from the data: `image_size` 0 is [`default_image_size`],
+/// `channels` 0 the source's own, an empty `mean` (and `std`) the usual statistics of the
+/// dataset ([`InputSpec::default_stats`]). A run's configuration and a random-init
+/// evaluation resolve their input here, so both see the same images.
+pub fn native_input(
+    spec: &DataSpec,
+    source: &dyn ImageSource,
+    image_size: usize,
+    channels: usize,
+    mean: &[f32],
+    std: &[f32],
+) -> Result<InputSpec> {
+    let image_size = match image_size {
+        0 => default_image_size(spec, source)?,
+        n => n,
+    };
+    let channels = match channels {
+        0 => source.channels(),
+        n => n,
+    };
+    let (mean, std) = match mean.is_empty() {
+        true => InputSpec::default_stats(spec.kind, channels),
+        false => (mean.to_vec(), std.to_vec()),
+    };
+    ensure!(
+        mean.len() == channels,
+        "data.mean has {} values but the encoder takes {channels} channels",
+        mean.len()
+    );
+    Ok(InputSpec {
+        space: InputSpace::Native,
+        channels,
+        image_size,
+        mean,
+        std,
+    })
 }

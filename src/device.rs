@@ -92,14 +92,33 @@ fn loads(names: &[&str]) -> bool {
 /// `seed`, holding a process-wide lock, and materialises every parameter before releasing
 /// it. The generator is global and burn initialises parameters lazily (at their first use),
 /// so without both, two threads building networks would interleave their draws and neither
-/// run would be reproducible. Every network pretext builds is built through this function.
+/// run would be reproducible. Every network pretext builds is built through this function
+/// or, when it is built in several steps, inside one [`SeedScope`].
 pub fn seeded<M: burn::module::Module>(device: &Device, seed: u64, init: impl FnOnce() -> M) -> M {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(seed);
-    let module = init();
+    let _scope = SeedScope::new(device, seed);
+    materialize(init())
+}
+
+/// The seeding lock of [`seeded`], held while this value lives: modules initialised and
+/// [`materialize`]d inside the scope draw from `seed`, in the order they are materialised.
+pub struct SeedScope {
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+impl SeedScope {
+    /// Takes the lock and seeds `device`'s generator with `seed`.
+    pub fn new(device: &Device, seed: u64) -> SeedScope {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        device.seed(seed);
+        SeedScope { _guard: guard }
+    }
+}
+
+/// `module` with every lazily initialised parameter drawn now (inside a [`SeedScope`]).
+pub fn materialize<M: burn::module::Module>(module: M) -> M {
     module.visit(&mut Materialize);
     module
 }

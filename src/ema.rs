@@ -143,6 +143,17 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_of_a_module_not_yet_drawn_holds_the_same_weights() {
+        // burn draws parameters lazily: a target copied in `init_head`, before the trainer
+        // materialises the network, must still start equal to its online module.
+        let device = Device::flex();
+        let online = LinearConfig::new(8, 4).init(&device);
+        let target = frozen_copy(&online);
+        let values = |l: &Linear| l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(values(&target), values(&online));
+    }
+
+    #[test]
     fn tau_schedule_endpoints_and_midpoint() {
         assert!((cosine_tau(0.996, 1.0, 0, 100) - 0.996).abs() < 1e-12);
         assert!((cosine_tau(0.996, 1.0, 100, 100) - 1.0).abs() < 1e-12);

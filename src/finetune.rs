@@ -8,11 +8,12 @@
 //! and scores the result on the test split.
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::config::Overrides;
 use crate::config::RunConfig;
-use crate::train::{self, RunOptions, RunSummary};
+use crate::eval::record::{EvalRecord, FinetuneResult};
+use crate::train::{self, RunOptions};
 use anyhow::{Context, Result};
 use pretext_data::Split;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The fine-tuning recipe of SimCLR's semi-supervised evaluation (Chen et al. 2020,
@@ -49,10 +50,11 @@ pub fn default_epochs(label_fraction: f64) -> u64 {
     if label_fraction <= 0.01 { 60 } else { 30 }
 }
 
-/// The settings `--from` contributes to a fine-tuning config: the encoder's architecture and
-/// input contract (so that it sees the tensors it was trained on), the weights to start from
-/// and, for a pretext checkpoint, the dataset it was pretrained on (`--data` overrides it).
-pub fn overrides_from(from: &Path) -> Result<Vec<String>> {
+/// Adds the settings `--from` contributes to a fine-tuning config: the encoder's
+/// architecture and input contract (so that it sees the tensors it was trained on), the
+/// weights to start from and, for a pretext checkpoint, the dataset it was pretrained on
+/// (`--data`, set after, overrides it).
+pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<()> {
     let file = checkpoint::resolve(from);
     let (encoder, input, dataset) = if checkpoint::is_checkpoint(&file) {
         let (header, _) = Checkpoint::load_encoder(&file)?;
@@ -72,66 +74,29 @@ pub fn overrides_from(from: &Path) -> Result<Vec<String>> {
         })?;
         (info.encoder, info.input, None)
     };
-    let value = |v: toml::Value| v.to_string();
-    let mut overrides = vec![
-        format!(
-            "encoder.arch={}",
-            value(toml::Value::String(encoder.arch.name().into()))
-        ),
-        format!("encoder.width={:?}", encoder.width),
-        format!("encoder.in_channels={}", encoder.in_channels),
-        format!(
-            "encoder.stem={}",
-            value(toml::Value::try_from(encoder.stem)?)
-        ),
-        format!("data.image_size={}", input.image_size),
-        format!("data.mean={}", value(toml::Value::try_from(&input.mean)?)),
-        format!("data.std={}", value(toml::Value::try_from(&input.std)?)),
-        format!(
-            "method.input_space={}",
-            value(toml::Value::try_from(input.space)?)
-        ),
-        format!(
-            "train.init_encoder={}",
-            value(toml::Value::String(from.display().to_string()))
-        ),
-    ];
-    if let Some(dataset) = dataset {
-        overrides.insert(
-            0,
-            format!("data.dataset={}", value(toml::Value::String(dataset))),
-        );
-    }
-    Ok(overrides)
-}
-
-/// What a fine-tuning run reports (also written to `finetune.json` in the run directory).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FinetuneResult {
-    /// Top-1 accuracy on the test split, in `[0, 1]`.
-    pub top1: f64,
-    /// Mean cross-entropy on the test split.
-    pub test_loss: f64,
-    /// Labelled training images used.
-    pub train_images: usize,
-    /// `data.label_fraction`.
-    pub label_fraction: f64,
-    /// `data.label_seed`.
-    pub label_seed: u64,
-    /// The encoder fine-tuning started from (`None`: from scratch).
-    pub from: Option<PathBuf>,
-    /// Optimiser steps trained.
-    pub steps: u64,
-    /// The run directory (its checkpoint holds the fine-tuned encoder and classifier).
-    pub out: PathBuf,
+    overrides
+        .set_some("data.dataset", dataset)?
+        .set("encoder.arch", encoder.arch.name())?
+        .set("encoder.width", encoder.width)?
+        .set("encoder.in_channels", encoder.in_channels)?
+        .set("encoder.stem", encoder.stem)?
+        .set("data.image_size", input.image_size)?
+        .set("data.mean", &input.mean)?
+        .set("data.std", &input.std)?
+        .set("method.input_space", input.space)?
+        .set("train.init_encoder", from)?;
+    Ok(())
 }
 
 /// Trains (or resumes) the supervised run `config` describes, then scores its checkpoint on
-/// the test split with the deterministic view.
-pub fn finetune(config: RunConfig, options: RunOptions) -> Result<(RunSummary, FinetuneResult)> {
+/// the test split with the deterministic view. Returns the evaluation record and the run
+/// directories it belongs in: the fine-tuned run's and, when it started from one, the
+/// pretrained run's (which so keeps a record of how its encoder transferred).
+pub fn finetune(config: RunConfig, options: RunOptions) -> Result<(EvalRecord, Vec<PathBuf>)> {
     let fraction = config.data.label_fraction;
     let seed = config.data.label_seed;
     let from = config.train.init_encoder.clone();
+    let data = config.data.dataset.to_string();
     let summary = train::pretrain(config, options)?;
     let metrics = train::eval_task(&summary.out, &[], Split::Test, 0)?;
     let metric = |name: &str| {
@@ -153,5 +118,11 @@ pub fn finetune(config: RunConfig, options: RunOptions) -> Result<(RunSummary, F
     };
     let json = serde_json::to_vec_pretty(&result)?;
     pretext_data::atomic::write(&summary.out.join("finetune.json"), &json)?;
-    Ok((summary, result))
+    let mut runs = vec![summary.out];
+    if let Some(from) = &result.from
+        && checkpoint::is_checkpoint(&checkpoint::resolve(from))
+    {
+        runs.push(checkpoint::run_dir(from));
+    }
+    Ok((EvalRecord::Finetune { result, data }, runs))
 }

@@ -21,6 +21,7 @@ pub mod eval;
 pub mod export;
 pub mod finetune;
 pub mod head;
+pub mod host;
 pub mod input;
 pub mod kernels;
 pub mod method;

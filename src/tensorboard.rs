@@ -40,11 +40,7 @@ impl EventWriter {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let host = match host.trim() {
-            "" => "localhost",
-            host => host,
-        };
+        let host = crate::host::name().unwrap_or_else(|| "localhost".into());
         // Seconds, host, process and a count within the process, as TensorFlow names them:
         // files sort in the order they were written, and never collide.
         static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

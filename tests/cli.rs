@@ -222,6 +222,8 @@ fn bad_input_gets_clear_errors() {
     common::write_idx_dataset(&data, 32, 10);
     let d = data_arg(&data);
     let cases: Vec<(Vec<String>, &str)> = vec![
+        // A flag offers the registered names (clap suggests the nearest); a config names
+        // any, and the registry refuses the unknown one.
         (
             vec![
                 "pretrain".into(),
@@ -229,6 +231,18 @@ fn bad_input_gets_clear_errors() {
                 "rotatoin".into(),
                 "--data".into(),
                 d.clone(),
+            ],
+            "a similar value exists: 'rotation'",
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                "--method".into(),
+                "rotation".into(),
+                "--data".into(),
+                d.clone(),
+                "--set".into(),
+                "method.name=\"rotatoin\"".into(),
             ],
             "unknown method `rotatoin`",
         ),

@@ -26,7 +26,6 @@ fn quiet(resume: bool) -> RunOptions {
     RunOptions {
         resume,
         quiet: true,
-        measure: None,
     }
 }
 
@@ -93,11 +92,8 @@ fn compute_only_times_real_steps_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     common::write_idx_dataset(&dir.path().join("data"), 64, 20);
     let out = dir.path().join("run");
-    let options = RunOptions {
-        measure: Some(train::Measure::Compute(3)),
-        ..quiet(false)
-    };
-    let summary = train::pretrain(config(&dir.path().join("data"), &out, &[]), options).unwrap();
+    let config = config(&dir.path().join("data"), &out, &[]);
+    let summary = train::measure(config, train::Measure::Compute(3)).unwrap();
     // Two warm-up steps and three timed ones, all optimiser steps on the same batch: the
     // loss of a 4-way classifier starts near ln 4 and falls as it fits the one batch.
     assert_eq!(summary.steps, 3);
@@ -175,7 +171,7 @@ fn a_checkpoint_whose_weights_do_not_fit_its_encoder_is_a_clear_error() {
     let path = out.join("checkpoint.ckpt");
     let mut ckpt = pretext::checkpoint::Checkpoint::load(&path).unwrap();
     ckpt.header.encoder.width = 0.5; // the stored weights are of width 0.25
-    ckpt.save(&path).unwrap();
+    ckpt.save_in(&out).unwrap();
     let err = pretext::checkpoint::load_encoder(&out, &burn::prelude::Device::flex())
         .expect_err("loading must fail")
         .to_string();

@@ -39,6 +39,18 @@ impl Features {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// The features of rows `rows`, in that order.
+    pub fn rows(&self, rows: &[usize]) -> Features {
+        Features {
+            data: rows
+                .iter()
+                .flat_map(|&i| self.row(i).iter().copied())
+                .collect(),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            ..*self
+        }
+    }
+
     /// The rows as an `[n, dim]` tensor on `device`, scaled to unit ℓ2 norm (the cosine
     /// geometry of kNN and retrieval).
     pub fn normalized(&self, device: &Device) -> Tensor<2> {

@@ -2,6 +2,7 @@
 //! k-nearest-neighbours or retrieval on them.
 
 pub mod features;
+pub mod frozen;
 pub mod knn;
 pub mod linear;
 pub mod record;

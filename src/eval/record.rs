@@ -4,73 +4,153 @@
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-/// What an evaluation measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvalKind {
-    /// Linear probe on frozen features (`top1`).
-    Linear,
-    /// Weighted kNN on frozen features (`top1`).
-    Knn,
-    /// Fine-tuning on labels (`top1`).
-    Finetune,
-    /// Image retrieval (`map`, `precision.p@k`).
-    Retrieval,
-    /// The method's own pretext task (`loss` and the task's metrics).
-    Task,
+/// The settings of an evaluation on frozen features (linear, kNN, retrieval).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrozenSetup {
+    /// The dataset (`--data`).
+    #[serde(default)]
+    pub data: String,
+    /// The encoder: a checkpoint's path, or `random-init ARCH`.
+    #[serde(default)]
+    pub encoder: String,
+    /// Labelled training images the evaluation used (after `--limit` and
+    /// `--label-fraction`).
+    #[serde(default)]
+    pub train_images: usize,
+    /// Test images.
+    #[serde(default)]
+    pub test_images: usize,
+    /// `--label-fraction`.
+    #[serde(default = "one")]
+    pub label_fraction: f64,
 }
 
-/// One evaluation: its kind and its fields (results and settings, as one flat JSON object).
+fn one() -> f64 {
+    1.0
+}
+
+/// What a fine-tuning run reports ([`crate::finetune`]; also written to `finetune.json` in the run directory).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvalRecord {
-    /// What was measured.
-    pub eval: EvalKind,
-    /// Results and settings (`top1`, `data`, `encoder`, `label_fraction`, `k`, …).
-    #[serde(flatten)]
-    pub fields: serde_json::Map<String, serde_json::Value>,
+pub struct FinetuneResult {
+    /// Top-1 accuracy on the test split, in `[0, 1]`.
+    pub top1: f64,
+    /// Mean cross-entropy on the test split.
+    pub test_loss: f64,
+    /// Labelled training images used.
+    pub train_images: usize,
+    /// `data.label_fraction`.
+    pub label_fraction: f64,
+    /// `data.label_seed`.
+    pub label_seed: u64,
+    /// The encoder fine-tuning started from (`None`: from scratch).
+    pub from: Option<PathBuf>,
+    /// Optimiser steps trained.
+    pub steps: u64,
+    /// The run directory (its checkpoint holds the fine-tuned encoder and classifier).
+    pub out: PathBuf,
+}
+
+/// One evaluation, as one line of `eval.jsonl`: `{"eval": KIND, ...its fields}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "eval", rename_all = "lowercase")]
+pub enum EvalRecord {
+    /// Linear probe on frozen features.
+    Linear {
+        /// Top-1 accuracy on the test split, in `[0, 1]`.
+        top1: f64,
+        /// The L2 penalty chosen on the validation split.
+        l2: f64,
+        /// Validation top-1 at each penalty tried, `(l2, top1)`.
+        validation: Vec<(f64, f64)>,
+        /// Data and encoder.
+        #[serde(flatten)]
+        setup: FrozenSetup,
+    },
+    /// Weighted kNN on frozen features.
+    Knn {
+        /// Top-1 accuracy on the test split, in `[0, 1]`.
+        top1: f64,
+        /// Neighbours.
+        k: usize,
+        /// Temperature of the vote.
+        temperature: f64,
+        /// Data and encoder.
+        #[serde(flatten)]
+        setup: FrozenSetup,
+    },
+    /// Fine-tuning on labels.
+    Finetune {
+        /// The run's result.
+        #[serde(flatten)]
+        result: FinetuneResult,
+        /// The labelled dataset.
+        data: String,
+    },
+    /// Image retrieval: test images query the training images.
+    Retrieval {
+        /// Mean average precision.
+        map: f64,
+        /// Precision at each cut-off, `p@k` → value.
+        precision: BTreeMap<String, f64>,
+        /// Queries.
+        queries: usize,
+        /// Gallery images.
+        gallery: usize,
+        /// Data and encoder.
+        #[serde(flatten)]
+        setup: FrozenSetup,
+    },
+    /// The method's own pretext task on a split.
+    Task {
+        /// The split scored.
+        #[serde(default)]
+        split: String,
+        /// `loss` and the task's metrics, by name.
+        #[serde(flatten)]
+        metrics: BTreeMap<String, f64>,
+    },
 }
 
 impl EvalRecord {
-    /// A record of `kind` with the fields of the JSON object `fields` (anything else is
-    /// ignored).
-    pub fn new(kind: EvalKind, fields: serde_json::Value) -> Self {
-        let mut fields = match fields {
-            serde_json::Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        fields.remove("eval");
-        EvalRecord { eval: kind, fields }
+    /// The kind's name in `eval.jsonl` (`linear`, `knn`, `finetune`, `retrieval`, `task`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EvalRecord::Linear { .. } => "linear",
+            EvalRecord::Knn { .. } => "knn",
+            EvalRecord::Finetune { .. } => "finetune",
+            EvalRecord::Retrieval { .. } => "retrieval",
+            EvalRecord::Task { .. } => "task",
+        }
+    }
+
+    /// The labels' share the evaluation trained on (1 for retrieval and the task).
+    pub fn label_fraction(&self) -> f64 {
+        match self {
+            EvalRecord::Linear { setup, .. } | EvalRecord::Knn { setup, .. } => {
+                setup.label_fraction
+            }
+            EvalRecord::Finetune { result, .. } => result.label_fraction,
+            EvalRecord::Retrieval { .. } | EvalRecord::Task { .. } => 1.0,
+        }
     }
 
     /// The results, by name, as opposed to the settings: `top1` of linear, kNN and
     /// fine-tuning; `map` and each `p@k` of retrieval; every number of a task evaluation.
     pub fn results(&self) -> Vec<(String, f64)> {
-        let number = |key: &str| self.fields.get(key).and_then(serde_json::Value::as_f64);
-        let named = |keys: &[&str]| {
-            keys.iter()
-                .filter_map(|k| Some((k.to_string(), number(k)?)))
-                .collect::<Vec<_>>()
-        };
-        match self.eval {
-            EvalKind::Linear | EvalKind::Knn | EvalKind::Finetune => named(&["top1"]),
-            EvalKind::Retrieval => {
-                let mut results = named(&["map"]);
-                if let Some(serde_json::Value::Object(precision)) = self.fields.get("precision") {
-                    results.extend(
-                        precision
-                            .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))),
-                    );
-                }
-                results
+        match self {
+            EvalRecord::Linear { top1, .. } | EvalRecord::Knn { top1, .. } => {
+                vec![("top1".into(), *top1)]
             }
-            EvalKind::Task => self
-                .fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+            EvalRecord::Finetune { result, .. } => vec![("top1".into(), result.top1)],
+            EvalRecord::Retrieval { map, precision, .. } => std::iter::once(("map".into(), *map))
+                .chain(precision.iter().map(|(k, v)| (k.clone(), *v)))
                 .collect(),
+            EvalRecord::Task { metrics, .. } => {
+                metrics.iter().map(|(k, v)| (k.clone(), *v)).collect()
+            }
         }
     }
 
@@ -96,8 +176,7 @@ impl EvalRecord {
         let step =
             crate::checkpoint::Checkpoint::load_encoder(&run.join(crate::checkpoint::FILE_NAME))
                 .map_or(0, |(header, _)| header.step);
-        let kind = serde_json::to_value(self.eval)?;
-        let kind = kind.as_str().unwrap_or("eval");
+        let kind = self.kind();
         let tags: Vec<(String, f64)> = self
             .results()
             .into_iter()
@@ -105,6 +184,75 @@ impl EvalRecord {
             .collect();
         crate::tensorboard::EventWriter::create(run, None)?
             .scalars(step, tags.iter().map(|(t, v)| (t.as_str(), *v)))
+    }
+}
+
+/// The record as the one line a command prints for people.
+impl std::fmt::Display for EvalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let images =
+            |s: &FrozenSetup| format!("{} train / {} test images", s.train_images, s.test_images);
+        match self {
+            EvalRecord::Linear {
+                top1, l2, setup, ..
+            } => write!(
+                f,
+                "linear probe top-1: {:.2}% (λ = {l2:.0e}, {})",
+                100.0 * top1,
+                images(setup)
+            ),
+            EvalRecord::Knn {
+                top1,
+                k,
+                temperature,
+                setup,
+            } => write!(
+                f,
+                "kNN top-1: {:.2}% (k = {k}, T = {temperature}, {})",
+                100.0 * top1,
+                images(setup)
+            ),
+            EvalRecord::Finetune { result, .. } => write!(
+                f,
+                "fine-tuning test top-1: {:.2}% ({} labelled images, {} steps, from {}); run directory {}",
+                100.0 * result.top1,
+                result.train_images,
+                result.steps,
+                result
+                    .from
+                    .as_ref()
+                    .map_or("scratch".to_string(), |p| p.display().to_string()),
+                result.out.display()
+            ),
+            EvalRecord::Retrieval {
+                map,
+                precision,
+                queries,
+                gallery,
+                ..
+            } => {
+                let mut cut_offs: Vec<(usize, f64)> = precision
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("p@")?.parse().ok()?, *v)))
+                    .collect();
+                cut_offs.sort_by_key(|&(k, _)| k);
+                let text: Vec<String> = cut_offs
+                    .iter()
+                    .map(|(k, p)| format!("P@{k} {:.2}%", 100.0 * p))
+                    .collect();
+                write!(
+                    f,
+                    "retrieval: mAP {:.2}%, {} ({queries} queries, gallery of {gallery})",
+                    100.0 * map,
+                    text.join(", ")
+                )
+            }
+            EvalRecord::Task { split, metrics } => {
+                let text: Vec<String> =
+                    metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+                write!(f, "pretext task on {split} split: {}", text.join(", "))
+            }
+        }
     }
 }
 
@@ -145,10 +293,13 @@ mod tests {
     #[test]
     fn results_are_the_measured_numbers_not_the_settings() {
         let record = |line: &str| serde_json::from_str::<EvalRecord>(line).unwrap();
-        let knn = record(r#"{"eval":"knn","top1":0.8,"k":200,"label_fraction":1.0}"#);
+        let knn = record(
+            r#"{"eval":"knn","top1":0.8,"k":200,"temperature":0.1,"data":"d","encoder":"e","train_images":5,"label_fraction":1.0}"#,
+        );
         assert_eq!(knn.results(), [("top1".to_string(), 0.8)]);
-        let retrieval =
-            record(r#"{"eval":"retrieval","map":0.4,"precision":{"p@1":0.5},"queries":9}"#);
+        let retrieval = record(
+            r#"{"eval":"retrieval","map":0.4,"precision":{"p@1":0.5},"queries":9,"gallery":3,"data":"d","encoder":"e","train_images":3}"#,
+        );
         assert_eq!(
             retrieval.results(),
             [("map".to_string(), 0.4), ("p@1".to_string(), 0.5)]
@@ -157,7 +308,46 @@ mod tests {
         assert_eq!(task.results().len(), 2);
         // The line round-trips, flat as before.
         assert_eq!(record(&knn.to_line()), knn);
+        assert_eq!(record(&task.to_line()), task);
+        assert_eq!(record(&retrieval.to_line()), retrieval);
         assert!(knn.to_line().starts_with(r#"{"eval":"knn","#));
         assert!(serde_json::from_str::<EvalRecord>(r#"{"eval":"unknown"}"#).is_err());
+    }
+
+    #[test]
+    fn the_printed_line_names_the_result_and_orders_cut_offs_by_k() {
+        let setup = FrozenSetup {
+            data: "d".into(),
+            encoder: "e".into(),
+            train_images: 20,
+            test_images: 10,
+            label_fraction: 0.1,
+        };
+        let linear = EvalRecord::Linear {
+            top1: 0.5,
+            l2: 1e-3,
+            validation: vec![(1e-3, 0.4)],
+            setup: setup.clone(),
+        };
+        assert_eq!(
+            linear.to_string(),
+            "linear probe top-1: 50.00% (λ = 1e-3, 20 train / 10 test images)"
+        );
+        assert_eq!(linear.label_fraction(), 0.1);
+        let precision = [("p@1", 0.5), ("p@10", 0.25), ("p@5", 0.3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let retrieval = EvalRecord::Retrieval {
+            map: 0.2,
+            precision,
+            queries: 10,
+            gallery: 20,
+            setup,
+        };
+        assert_eq!(
+            retrieval.to_string(),
+            "retrieval: mAP 20.00%, P@1 50.00%, P@5 30.00%, P@10 25.00% (10 queries, gallery of 20)"
+        );
     }
 }

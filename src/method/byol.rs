@@ -8,12 +8,12 @@
 //! ξ ← τ ξ + (1 − τ) θ, with τ rising from `tau_base` to 1 on a cosine schedule (§3.2).
 
 use super::embedding::l2_normalize;
-use super::views::{self, Views};
+use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput};
-use crate::ema::{Target, cosine_tau};
-use crate::encoder::EncoderConfig;
+use super::target::{self, TargetHead};
+use crate::ema::Target;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
@@ -62,7 +62,7 @@ impl Default for ByolConfig {
 /// BYOL.
 pub struct Byol {
     config: ByolConfig,
-    input: InputSpec,
+    views: Sampler,
 }
 
 /// Online projector and predictor, and the target network (encoder and projector), which is
@@ -77,6 +77,18 @@ pub struct ByolHead {
     pub target: Target<Mlp>,
 }
 
+impl TargetHead for ByolHead {
+    type Online = Mlp;
+
+    fn map_target(
+        self,
+        f: impl FnOnce(Target<Mlp>, &Mlp) -> Target<Mlp>,
+    ) -> Self {
+        let target = f(self.target, &self.projector);
+        ByolHead { target, ..self }
+    }
+}
+
 /// `2 − 2·cos(p, z)` per row, averaged: BYOL's normalised MSE (eq. 2).
 pub fn normalized_mse(p: Tensor<2>, z: Tensor<2>) -> Tensor<1> {
     let cos = (l2_normalize(p) * l2_normalize(z)).sum_dim(1);
@@ -89,9 +101,7 @@ impl Method for Byol {
     type Sample = Views;
 
     fn new(mut config: ByolConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
+        let views = Sampler::resolved([&mut config.view1, &mut config.view2], &context.input)?;
         config.projector.validate("projector")?;
         config.predictor.validate("predictor")?;
         anyhow::ensure!(
@@ -104,46 +114,30 @@ impl Method for Byol {
             (0.0..=1.0).contains(&config.tau_base) && (0.0..=1.0).contains(&config.tau_end),
             "method.tau_base and method.tau_end must be in [0, 1]"
         );
-        Ok(Byol {
-            config,
-            input: context.input.clone(),
-        })
+        Ok(Byol { config, views })
     }
 
     fn config(&self) -> &ByolConfig {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> ByolHead {
+    fn init_head(&self, encoder: &EncoderConfig, online: &Encoder, device: &Device) -> ByolHead {
         let c = &self.config;
         let projector = c.projector.init(encoder.feature_dim(), device);
         ByolHead {
             predictor: c.predictor.init(c.projector.out, device),
-            target: Target::copy_of(&encoder.init(device), &projector),
+            target: Target::copy_of(online, &projector),
             projector,
         }
     }
 
-    /// The target starts as a copy of the online network (paper §3.1).
-    fn after_init(&self, net: Network<ByolHead>) -> Network<ByolHead> {
-        let head = ByolHead {
-            target: Target::copy_of(&net.encoder, &net.head.projector),
-            ..net.head
-        };
-        Network {
-            encoder: net.encoder,
-            head,
-        }
-    }
-
-    fn sample(
+        fn sample(
         &self,
         image: Image,
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
+        self.views.sample(&image, rng)
     }
 
     fn step(&self, net: &Network<ByolHead>, batch: &[Views], device: &Device) -> StepOutput {
@@ -175,14 +169,7 @@ impl Method for Byol {
     }
 
     fn after_step(&self, net: Network<ByolHead>, progress: Progress) -> Network<ByolHead> {
-        let c = &self.config;
-        let tau = cosine_tau(c.tau_base, c.tau_end, progress.step, progress.total_steps);
-        let Network { encoder, head } = net;
-        let head = ByolHead {
-            target: head.target.follow(&encoder, &head.projector, tau),
-            ..head
-        };
-        Network { encoder, head }
+        target::follow(net, self.config.tau_base, self.config.tau_end, progress)
     }
 
     fn render(&self, net: &Network<ByolHead>, batch: &[Views], device: &Device) -> Option<Grid> {

@@ -13,7 +13,7 @@
 
 use super::{Method, MethodContext, Network, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::{InputSpace, InputSpec};
 use anyhow::ensure;
 use burn::prelude::*;
@@ -229,7 +229,7 @@ impl Method for Colorization {
         }
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> ColorHead {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> ColorHead {
         let ups = upsamplings(encoder.reduction(), self.input.image_size, self.output);
         ColorHead {
             decoder: Decoder::new(encoder.feature_dim(), self.classes(), ups, device),

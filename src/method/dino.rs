@@ -17,12 +17,12 @@
 //! which discourages the uniform distribution), §3.1.
 
 use super::embedding::l2_normalize;
-use super::views::{self, Views};
+use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput};
-use crate::ema::{Target, cosine_tau};
-use crate::encoder::EncoderConfig;
+use super::target::{self, TargetHead};
+use crate::ema::Target;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Activation, Mlp, MlpConfig};
-use crate::input::InputSpec;
 use burn::module::{Param, RunningState};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -89,7 +89,7 @@ impl Default for DinoConfig {
 /// DINO.
 pub struct Dino {
     config: DinoConfig,
-    input: InputSpec,
+    views: Sampler,
 }
 
 /// DINO's projection head: an MLP to an ℓ2-normalised bottleneck, then a weight-normalised
@@ -122,6 +122,18 @@ pub struct DinoHead {
     pub teacher: Target<DinoProjection>,
     /// `[1, K]` moving average of the teacher's outputs.
     pub center: RunningState<Tensor<2>>,
+}
+
+impl TargetHead for DinoHead {
+    type Online = DinoProjection;
+
+    fn map_target(
+        self,
+        f: impl FnOnce(Target<DinoProjection>, &DinoProjection) -> Target<DinoProjection>,
+    ) -> Self {
+        let teacher = f(self.teacher, &self.student);
+        DinoHead { teacher, ..self }
+    }
 }
 
 /// DINO's loss (eq. 3) between the teacher's outputs on the global crops and the student's
@@ -194,17 +206,19 @@ impl Method for Dino {
                 && (0.0..=1.0).contains(&config.tau_end),
             "method.center_momentum, tau_base and tau_end must be in [0, 1]"
         );
-        Ok(Dino {
-            config,
-            input: context.input.clone(),
-        })
+        let crops = [&config.global1, &config.global2]
+            .into_iter()
+            .chain(std::iter::repeat_n(&config.local, config.local_crops))
+            .cloned();
+        let views = Sampler::new(crops, &context.input);
+        Ok(Dino { config, views })
     }
 
     fn config(&self) -> &DinoConfig {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> DinoHead {
+    fn init_head(&self, encoder: &EncoderConfig, online: &Encoder, device: &Device) -> DinoHead {
         let c = &self.config;
         let student = DinoProjection {
             mlp: c.head.init(encoder.feature_dim(), device),
@@ -215,35 +229,19 @@ impl Method for Dino {
             )),
         };
         DinoHead {
-            teacher: Target::copy_of(&encoder.init(device), &student),
+            teacher: Target::copy_of(online, &student),
             student,
             center: RunningState::new(Tensor::zeros([1, c.out_dim], device)),
         }
     }
 
-    /// The teacher starts as a copy of the student.
-    fn after_init(&self, net: Network<DinoHead>) -> Network<DinoHead> {
-        let head = DinoHead {
-            teacher: Target::copy_of(&net.encoder, &net.head.student),
-            ..net.head
-        };
-        Network {
-            encoder: net.encoder,
-            head,
-        }
-    }
-
-    fn sample(
+        fn sample(
         &self,
         image: Image,
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
-        let c = &self.config;
-        let configs = [&c.global1, &c.global2]
-            .into_iter()
-            .chain(std::iter::repeat_n(&c.local, c.local_crops));
-        Ok(views::sample(configs, &self.input, &image, rng))
+        self.views.sample(&image, rng)
     }
 
     fn step(&self, net: &Network<DinoHead>, batch: &[Views], device: &Device) -> StepOutput {
@@ -278,14 +276,7 @@ impl Method for Dino {
     }
 
     fn after_step(&self, net: Network<DinoHead>, progress: Progress) -> Network<DinoHead> {
-        let c = &self.config;
-        let tau = cosine_tau(c.tau_base, c.tau_end, progress.step, progress.total_steps);
-        let Network { encoder, head } = net;
-        let head = DinoHead {
-            teacher: head.teacher.follow(&encoder, &head.student, tau),
-            ..head
-        };
-        Network { encoder, head }
+        target::follow(net, self.config.tau_base, self.config.tau_end, progress)
     }
 
     fn render(&self, net: &Network<DinoHead>, batch: &[Views], device: &Device) -> Option<Grid> {

@@ -10,7 +10,7 @@
 
 use super::{Method, MethodContext, Network, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -151,7 +151,7 @@ impl Method for Inpainting {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> InpaintHead {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> InpaintHead {
         let size = self.config.view.size;
         InpaintHead {
             decoder: Decoder::new(

@@ -13,7 +13,7 @@ use super::{
     Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::Mlp;
 use anyhow::Context;
 use burn::nn::{Linear, LinearConfig};
@@ -150,7 +150,7 @@ impl Method for Jigsaw {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> JigsawHead {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> JigsawHead {
         JigsawHead {
             tile: LinearConfig::new(encoder.feature_dim(), self.config.tile_hidden).init(device),
             classifier: Mlp::new(

@@ -13,12 +13,12 @@
 //! After each step the batch's keys enter the queue and the oldest leave it.
 
 use super::embedding::l2_normalize;
-use super::views::{self, Views};
+use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy};
-use crate::ema::{Target, cosine_tau};
-use crate::encoder::EncoderConfig;
+use super::target::{self, TargetHead};
+use crate::ema::Target;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
 use burn::module::RunningState;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -79,7 +79,7 @@ impl Default for MocoConfig {
 /// MoCo v2.
 pub struct Moco {
     config: MocoConfig,
-    input: InputSpec,
+    views: Sampler,
 }
 
 /// The online head, the momentum encoder and head, and the queue of negative keys.
@@ -91,6 +91,18 @@ pub struct MocoHead {
     pub key: Target<Mlp>,
     /// `[queue_size, D]` unit-norm keys of earlier batches, newest first.
     pub queue: RunningState<Tensor<2>>,
+}
+
+impl TargetHead for MocoHead {
+    type Online = Mlp;
+
+    fn map_target(
+        self,
+        f: impl FnOnce(Target<Mlp>, &Mlp) -> Target<Mlp>,
+    ) -> Self {
+        let key = f(self.key, &self.projector);
+        MocoHead { key, ..self }
+    }
 }
 
 /// InfoNCE of queries `q` against their keys `k` (positives, row by row) and the rows of
@@ -133,9 +145,7 @@ impl Method for Moco {
     type Sample = Views;
 
     fn new(mut config: MocoConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
+        let views = Sampler::resolved([&mut config.view1, &mut config.view2], &context.input)?;
         config.projector.validate("projector")?;
         anyhow::ensure!(config.queue_size > 0, "method.queue_size must be positive");
         anyhow::ensure!(
@@ -146,17 +156,14 @@ impl Method for Moco {
             (0.0..=1.0).contains(&config.tau_base) && (0.0..=1.0).contains(&config.tau_end),
             "method.tau_base and method.tau_end must be in [0, 1]"
         );
-        Ok(Moco {
-            config,
-            input: context.input.clone(),
-        })
+        Ok(Moco { config, views })
     }
 
     fn config(&self) -> &MocoConfig {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> MocoHead {
+    fn init_head(&self, encoder: &EncoderConfig, online: &Encoder, device: &Device) -> MocoHead {
         let c = &self.config;
         let projector = c.projector.init(encoder.feature_dim(), device);
         let queue = Tensor::random(
@@ -165,32 +172,19 @@ impl Method for Moco {
             device,
         );
         MocoHead {
-            key: Target::copy_of(&encoder.init(device), &projector),
+            key: Target::copy_of(online, &projector),
             projector,
             queue: RunningState::new(l2_normalize(queue)),
         }
     }
 
-    /// The momentum network starts as a copy of the online one.
-    fn after_init(&self, net: Network<MocoHead>) -> Network<MocoHead> {
-        let head = MocoHead {
-            key: Target::copy_of(&net.encoder, &net.head.projector),
-            ..net.head
-        };
-        Network {
-            encoder: net.encoder,
-            head,
-        }
-    }
-
-    fn sample(
+        fn sample(
         &self,
         image: Image,
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
+        self.views.sample(&image, rng)
     }
 
     fn step(&self, net: &Network<MocoHead>, batch: &[Views], device: &Device) -> StepOutput {
@@ -226,14 +220,7 @@ impl Method for Moco {
     }
 
     fn after_step(&self, net: Network<MocoHead>, progress: Progress) -> Network<MocoHead> {
-        let c = &self.config;
-        let tau = cosine_tau(c.tau_base, c.tau_end, progress.step, progress.total_steps);
-        let Network { encoder, head } = net;
-        let head = MocoHead {
-            key: head.key.follow(&encoder, &head.projector, tau),
-            ..head
-        };
-        Network { encoder, head }
+        target::follow(net, self.config.tau_base, self.config.tau_end, progress)
     }
 
     fn render(&self, net: &Network<MocoHead>, batch: &[Views], device: &Device) -> Option<Grid> {

@@ -2,26 +2,30 @@
 //!
 //! A method is one file: how it turns a raw image into training inputs and labels (CPU side,
 //! in the data loader's threads), which modules it adds on top of the encoder, and its loss.
-//! The trainer drives any [`Method`] without knowing which one it is; [`registry`] maps names
-//! to types.
+//! The trainer drives any [`Method`] without knowing which one it is; the `methods!` list
+//! below maps names to types ([`registry`]).
 
-pub mod barlow_twins;
-pub mod byol;
-pub mod colorization;
-pub mod dino;
 pub mod embedding;
-pub mod inpainting;
-pub mod jigsaw;
-pub mod moco;
 pub mod registry;
-pub mod relative_patch;
-pub mod rotation;
 pub mod siamese;
-pub mod simclr;
-pub mod simsiam;
-pub mod supervised;
-pub mod vicreg;
+pub mod target;
 pub mod views;
+
+registry::methods! {
+    "rotation" => rotation::Rotation,
+    "relative-patch" => relative_patch::RelativePatch,
+    "jigsaw" => jigsaw::Jigsaw,
+    "colorization" => colorization::Colorization,
+    "inpainting" => inpainting::Inpainting,
+    "byol" => byol::Byol,
+    "simclr" => simclr::Simclr,
+    "simsiam" => simsiam::Simsiam,
+    "barlow-twins" => barlow_twins::BarlowTwins,
+    "vicreg" => vicreg::Vicreg,
+    "moco" => moco::Moco,
+    "dino" => dino::Dino,
+    "supervised" => supervised::Supervised,
+}
 
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
@@ -31,6 +35,14 @@ use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Work to do with a method whose type is only known at run time.
+pub trait MethodJob {
+    /// What the job returns.
+    type Output;
+    /// Runs the job for method type `M`.
+    fn run<M: Method>(self) -> Self::Output;
+}
 
 /// The trainable network of a run: the transferable encoder plus the method's heads.
 #[derive(Module, Debug)]
@@ -108,8 +120,10 @@ pub trait Method: Sized + Send + Sync + 'static {
         data_input
     }
 
-    /// Fresh heads for `encoder`.
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Self::Head;
+    /// Fresh heads on an encoder of configuration `encoder`; `online` is the network's own
+    /// encoder, already initialised, which a target network starts as a copy of
+    /// ([`target`]).
+    fn init_head(&self, encoder: &EncoderConfig, online: &Encoder, device: &Device) -> Self::Head;
 
     /// Builds one training example from a raw image (already converted to the encoder's
     /// channels, values in `[0, 1]`) and its label when the data has one, drawing all
@@ -141,12 +155,6 @@ pub trait Method: Sized + Send + Sync + 'static {
         batch: &[Self::Sample],
         device: &Device,
     ) -> StepOutput;
-
-    /// Called once on the freshly initialised network, before any checkpoint is loaded (e.g.
-    /// to start a target network as a copy of the online one). Default: no-op.
-    fn after_init(&self, net: Network<Self::Head>) -> Network<Self::Head> {
-        net
-    }
 
     /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
     fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {
@@ -262,6 +270,26 @@ pub(crate) fn test_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Name;
+
+    impl MethodJob for Name {
+        type Output = &'static str;
+        fn run<M: Method>(self) -> &'static str {
+            std::any::type_name::<M>()
+        }
+    }
+
+    #[test]
+    fn every_listed_name_dispatches_to_its_own_method() {
+        let types: Vec<_> = NAMES.iter().map(|n| dispatch(n, Name).unwrap()).collect();
+        let mut unique = types.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), NAMES.len(), "{types:?}");
+        let err = dispatch("byol2", Name).unwrap_err().to_string();
+        assert!(err.contains("byol2") && err.contains("jigsaw"), "{err}");
+    }
 
     #[test]
     fn cross_entropy_matches_a_hand_computed_value() {

@@ -1,90 +1,34 @@
-//! Method names → method types. Adding a method touches its own file and one line here.
+//! Method names → method types, from one list: the `methods!` invocation in
+//! `method/mod.rs`, which declares each method's module and generates [`NAMES`] (which the
+//! command line offers and the tests walk) and [`dispatch`] (which runs a
+//! [`MethodJob`](crate::method::MethodJob) with the named method's type). Adding a method is
+//! its own file plus one line of that list.
+//!
+//! [`NAMES`]: crate::method::NAMES
+//! [`dispatch`]: crate::method::dispatch
 
-use super::Method;
-use super::barlow_twins::BarlowTwins;
-use super::byol::Byol;
-use super::colorization::Colorization;
-use super::dino::Dino;
-use super::inpainting::Inpainting;
-use super::jigsaw::Jigsaw;
-use super::moco::Moco;
-use super::relative_patch::RelativePatch;
-use super::rotation::Rotation;
-use super::simclr::Simclr;
-use super::simsiam::Simsiam;
-use super::supervised::Supervised;
-use super::vicreg::Vicreg;
-use anyhow::bail;
+/// Declares the methods: `"name" => module::Type` each, in the order `--help` lists them.
+macro_rules! methods {
+    ($($name:literal => $module:ident :: $ty:ident),* $(,)?) => {
+        $(pub mod $module;)*
 
-/// Names of all registered methods.
-pub const NAMES: &[&str] = &[
-    "rotation",
-    "relative-patch",
-    "jigsaw",
-    "colorization",
-    "inpainting",
-    "byol",
-    "simclr",
-    "simsiam",
-    "barlow-twins",
-    "vicreg",
-    "moco",
-    "dino",
-    "supervised",
-];
+        /// Names of all registered methods.
+        pub const NAMES: &[&str] = &[$($name),*];
 
-/// Work to do with a method whose type is only known at run time.
-pub trait MethodJob {
-    /// What the job returns.
-    type Output;
-    /// Runs the job for method type `M`.
-    fn run<M: Method>(self) -> Self::Output;
-}
-
-/// Runs `job` with the method registered as `name`.
-pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
-    Ok(match name {
-        "rotation" => job.run::<Rotation>(),
-        "relative-patch" => job.run::<RelativePatch>(),
-        "jigsaw" => job.run::<Jigsaw>(),
-        "colorization" => job.run::<Colorization>(),
-        "inpainting" => job.run::<Inpainting>(),
-        "byol" => job.run::<Byol>(),
-        "simclr" => job.run::<Simclr>(),
-        "simsiam" => job.run::<Simsiam>(),
-        "barlow-twins" => job.run::<BarlowTwins>(),
-        "vicreg" => job.run::<Vicreg>(),
-        "moco" => job.run::<Moco>(),
-        "dino" => job.run::<Dino>(),
-        "supervised" => job.run::<Supervised>(),
-        _ => bail!(
-            "unknown method `{name}`; known methods: {}",
-            NAMES.join(", ")
-        ),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Name;
-
-    impl MethodJob for Name {
-        type Output = &'static str;
-        fn run<M: Method>(self) -> &'static str {
-            std::any::type_name::<M>()
+        /// Runs `job` with the method registered as `name`.
+        ///
+        /// # Errors
+        /// When no method has that name (the message lists those that do).
+        pub fn dispatch<J: MethodJob>(name: &str, job: J) -> anyhow::Result<J::Output> {
+            Ok(match name {
+                $($name => job.run::<$module::$ty>(),)*
+                _ => anyhow::bail!(
+                    "unknown method `{name}`; known methods: {}",
+                    NAMES.join(", ")
+                ),
+            })
         }
-    }
-
-    #[test]
-    fn every_listed_name_dispatches_to_its_own_method() {
-        let types: Vec<_> = NAMES.iter().map(|n| dispatch(n, Name).unwrap()).collect();
-        let mut unique = types.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), NAMES.len(), "{types:?}");
-        let err = dispatch("byol2", Name).unwrap_err().to_string();
-        assert!(err.contains("byol2") && err.contains("jigsaw"), "{err}");
-    }
+    };
 }
+
+pub(crate) use methods;

@@ -13,7 +13,7 @@ use super::{
     Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::Mlp;
 use burn::prelude::*;
 use pretext_data::Image;
@@ -118,7 +118,7 @@ impl Method for RelativePatch {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> Mlp {
         Mlp::new(2 * encoder.feature_dim(), &self.config.hidden, 8, device)
     }
 

@@ -10,7 +10,7 @@ use super::{
     Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::Mlp;
 use crate::input::InputSpec;
 use burn::prelude::*;
@@ -71,7 +71,7 @@ impl Method for Rotation {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> Mlp {
         Mlp::new(encoder.feature_dim(), &self.config.head_hidden, 4, device)
     }
 

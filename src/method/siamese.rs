@@ -3,11 +3,10 @@
 //! projections. [`Siamese`] implements [`Method`] once for all of them; each of those methods
 //! is its options plus a [`PairLoss`].
 
-use super::views::{self, Views};
+use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, StepOutput};
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
@@ -39,8 +38,7 @@ pub trait PairLoss: Sized + Send + Sync + 'static {
 pub struct Siamese<L: PairLoss> {
     config: L::Config,
     loss: L,
-    views: [ViewConfig; 2],
-    input: InputSpec,
+    views: Sampler,
 }
 
 impl<L: PairLoss> Siamese<L> {
@@ -55,16 +53,13 @@ impl<L: PairLoss> Method for Siamese<L> {
     type Sample = Views;
 
     fn new(mut config: L::Config, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in L::views(&mut config) {
-            views::resolve(view, context.input.image_size)?;
-        }
+        let views = Sampler::resolved(L::views(&mut config), &context.input)?;
         let (projector, name) = L::projector(&config);
         projector.validate(name)?;
         Ok(Siamese {
             loss: L::new(&config)?,
-            views: L::views(&mut config).map(|v| v.clone()),
+            views,
             config,
-            input: context.input.clone(),
         })
     }
 
@@ -72,7 +67,7 @@ impl<L: PairLoss> Method for Siamese<L> {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Mlp {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> Mlp {
         L::projector(&self.config)
             .0
             .init(encoder.feature_dim(), device)
@@ -84,7 +79,7 @@ impl<L: PairLoss> Method for Siamese<L> {
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
-        Ok(views::sample(&self.views, &self.input, &image, rng))
+        self.views.sample(&image, rng)
     }
 
     fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {

@@ -6,11 +6,10 @@
 //! (eq. 3–4): `L = ½ D(p₁, sg(z₂)) + ½ D(p₂, sg(z₁))` with `D(p, z) = −cos(p, z)`.
 
 use super::embedding::row_cosine;
-use super::views::{self, Views};
+use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, StepOutput};
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
-use crate::input::InputSpec;
 use burn::prelude::*;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
@@ -51,7 +50,7 @@ impl Default for SimsiamConfig {
 /// SimSiam.
 pub struct Simsiam {
     config: SimsiamConfig,
-    input: InputSpec,
+    views: Sampler,
 }
 
 /// The projector and the predictor.
@@ -74,9 +73,7 @@ impl Method for Simsiam {
     type Sample = Views;
 
     fn new(mut config: SimsiamConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        for view in [&mut config.view1, &mut config.view2] {
-            views::resolve(view, context.input.image_size)?;
-        }
+        let views = Sampler::resolved([&mut config.view1, &mut config.view2], &context.input)?;
         config.projector.validate("projector")?;
         config.predictor.validate("predictor")?;
         anyhow::ensure!(
@@ -85,17 +82,14 @@ impl Method for Simsiam {
             config.predictor.out,
             config.projector.out
         );
-        Ok(Simsiam {
-            config,
-            input: context.input.clone(),
-        })
+        Ok(Simsiam { config, views })
     }
 
     fn config(&self) -> &SimsiamConfig {
         &self.config
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> SimsiamHead {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> SimsiamHead {
         let c = &self.config;
         SimsiamHead {
             projector: c.projector.init(encoder.feature_dim(), device),
@@ -109,8 +103,7 @@ impl Method for Simsiam {
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
-        let configs = [&self.config.view1, &self.config.view2];
-        Ok(views::sample(configs, &self.input, &image, rng))
+        self.views.sample(&image, rng)
     }
 
     fn step(&self, net: &Network<SimsiamHead>, batch: &[Views], device: &Device) -> StepOutput {

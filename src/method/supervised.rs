@@ -13,7 +13,7 @@ use super::{
     Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
-use crate::encoder::EncoderConfig;
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::Mlp;
 use crate::input::{InputSpace, InputSpec};
 use crate::kernels::batch_norm_layer_1d;
@@ -152,7 +152,7 @@ impl Method for Supervised {
         self.input.clone()
     }
 
-    fn init_head(&self, encoder: &EncoderConfig, device: &Device) -> Classifier {
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> Classifier {
         let dim = encoder.feature_dim();
         Classifier {
             norm: self
@@ -325,7 +325,8 @@ mod tests {
         )
         .unwrap();
         let encoder = context(vec![]).encoder;
-        let head = crate::device::seeded(&device, 0, || method.init_head(&encoder, &device));
+        let online = encoder.init(&device);
+        let head = crate::device::seeded(&device, 0, || method.init_head(&encoder, &online, &device));
         let features = Tensor::<2>::random(
             [16, encoder.feature_dim()],
             burn::tensor::Distribution::Default,

@@ -50,6 +50,43 @@ pub fn resolve(view: &mut ViewConfig, image_size: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The views a method draws of each image, normalised for its encoder: BYOL, SimSiam, MoCo
+/// and the SimCLR family draw two, DINO two global and several local crops.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    configs: Vec<ViewConfig>,
+    input: InputSpec,
+}
+
+impl Sampler {
+    /// Draws `views` in order, each resolved first for `input`'s image size ([`resolve`], in
+    /// place, so that the method's configuration records the views it draws).
+    pub fn resolved<'a>(
+        views: impl IntoIterator<Item = &'a mut ViewConfig>,
+        input: &InputSpec,
+    ) -> anyhow::Result<Sampler> {
+        let mut configs = Vec::new();
+        for view in views {
+            resolve(view, input.image_size)?;
+            configs.push(view.clone());
+        }
+        Ok(Sampler::new(configs, input))
+    }
+
+    /// Draws `configs` (resolved already) in order.
+    pub fn new(configs: impl IntoIterator<Item = ViewConfig>, input: &InputSpec) -> Sampler {
+        Sampler {
+            configs: configs.into_iter().collect(),
+            input: input.clone(),
+        }
+    }
+
+    /// The views of `image`, all randomness from `rng` ([`sample`]): a method's `sample`.
+    pub fn sample(&self, image: &Image, rng: &mut SampleRng) -> anyhow::Result<Views> {
+        Ok(sample(&self.configs, &self.input, image, rng))
+    }
+}
+
 /// Draws one view per config from `image` (values in `[0, 1]`) and normalises each with the
 /// encoder's statistics. All randomness comes from `rng`, view after view.
 pub fn sample<'a>(

@@ -3,7 +3,7 @@
 
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::eval::record::{EvalKind, EvalRecord};
+use crate::eval::record::EvalRecord;
 use crate::train::progress::MetricsLine;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -54,25 +54,23 @@ impl Column {
 /// The results-table entries of one evaluation record: the top-1 of linear, kNN and
 /// fine-tuning (per label fraction), retrieval's mAP, a task's metrics other than its loss.
 fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
-    let fraction = record
-        .fields
-        .get("label_fraction")
-        .and_then(serde_json::Value::as_f64)
-        .unwrap_or(1.0);
-    let (kind, label) = match record.eval {
-        EvalKind::Linear => (0, "linear top-1"),
-        EvalKind::Knn => (1, "kNN top-1"),
-        EvalKind::Finetune => (2, "fine-tune top-1"),
-        EvalKind::Retrieval => (3, "retrieval mAP"),
-        EvalKind::Task => (4, "task"),
+    let fraction = record.label_fraction();
+    let (kind, label) = match record {
+        EvalRecord::Linear { .. } => (0, "linear top-1"),
+        EvalRecord::Knn { .. } => (1, "kNN top-1"),
+        EvalRecord::Finetune { .. } => (2, "fine-tune top-1"),
+        EvalRecord::Retrieval { .. } => (3, "retrieval mAP"),
+        EvalRecord::Task { .. } => (4, "task"),
     };
     record
         .results()
         .into_iter()
-        .filter_map(|(name, v)| match record.eval {
-            EvalKind::Task if name == "loss" => None,
-            EvalKind::Task => Some((Column::new(kind, &format!("task {name}"), 1.0), 100.0 * v)),
-            EvalKind::Retrieval if name != "map" => None,
+        .filter_map(|(name, v)| match record {
+            EvalRecord::Task { .. } if name == "loss" => None,
+            EvalRecord::Task { .. } => {
+                Some((Column::new(kind, &format!("task {name}"), 1.0), 100.0 * v))
+            }
+            EvalRecord::Retrieval { .. } if name != "map" => None,
             _ => Some((Column::new(kind, label, fraction), 100.0 * v)),
         })
         .collect()
@@ -125,13 +123,9 @@ impl Run {
 
     /// The run's latest picture of its task, if it wrote any.
     pub(super) fn latest_picture(&self) -> Option<PathBuf> {
-        let mut pictures: Vec<PathBuf> = std::fs::read_dir(self.dir.join("pictures"))
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
-        pictures.sort();
-        pictures.pop()
+        crate::train::pictures::list(&self.dir)
+            .pop()
+            .map(|(_, path)| path)
     }
 }
 
@@ -155,11 +149,11 @@ mod tests {
     #[test]
     fn eval_lines_become_ordered_columns() {
         let lines = [
-            r#"{"eval":"knn","top1":0.8}"#,
-            r#"{"eval":"linear","top1":0.7,"label_fraction":0.01}"#,
-            r#"{"eval":"linear","top1":0.9,"label_fraction":1.0}"#,
-            r#"{"eval":"retrieval","map":0.4}"#,
-            r#"{"eval":"finetune","top1":0.81,"label_fraction":0.1}"#,
+            r#"{"eval":"knn","top1":0.8,"k":20,"temperature":0.1}"#,
+            r#"{"eval":"linear","top1":0.7,"l2":0.1,"validation":[],"label_fraction":0.01}"#,
+            r#"{"eval":"linear","top1":0.9,"l2":0.1,"validation":[],"label_fraction":1.0}"#,
+            r#"{"eval":"retrieval","map":0.4,"precision":{"p@1":0.5},"queries":2,"gallery":3}"#,
+            r#"{"eval":"finetune","top1":0.81,"test_loss":0.5,"train_images":10,"label_fraction":0.1,"label_seed":0,"from":null,"steps":3,"out":"ft","data":"d"}"#,
             r#"{"eval":"task","loss":1.0,"rotation_acc":0.5}"#,
             r#"{"eval":"unknown"}"#,
         ];

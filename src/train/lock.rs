@@ -53,10 +53,9 @@ impl RunLock {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let me = match host.trim() {
-            "" => format!("pretext process {}", std::process::id()),
-            host => format!("pretext process {} on {host}", std::process::id()),
+        let me = match crate::host::name() {
+            None => format!("pretext process {}", std::process::id()),
+            Some(host) => format!("pretext process {} on {host}", std::process::id()),
         };
         file.set_len(0)
             .and_then(|()| file.rewind())

@@ -7,7 +7,9 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use crate::method::StepOutput;
 use crate::tensorboard::EventWriter;
+use std::collections::BTreeMap;
 
 /// One logged step.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -28,7 +30,7 @@ pub struct MetricsLine {
     pub data_wait: f64,
     /// Method-specific metrics (e.g. the pretext task's accuracy).
     #[serde(flatten)]
-    pub extra: std::collections::BTreeMap<String, f64>,
+    pub extra: BTreeMap<String, f64>,
 }
 
 /// Rewrites `metrics.jsonl` at `path` (if it exists) without the lines after step `step` and
@@ -54,6 +56,31 @@ fn keep_until(path: &Path, step: u64) -> Result<()> {
 }
 
 impl MetricsLine {
+    /// The line of optimiser step `step` (in `epoch`, at learning rate `lr`, of loss `loss`):
+    /// the method's metrics and, for a method that reports its embeddings, the collapse
+    /// indicators ([`super::collapse`]). The throughput fields are the reporter's to fill.
+    pub fn of_step(step: u64, epoch: u64, loss: f64, lr: f64, output: StepOutput) -> Self {
+        let mut extra: BTreeMap<String, f64> = output
+            .metrics
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>())))
+            .collect();
+        if let Some(embedding) = output.embedding {
+            let indicators = super::collapse::indicators(embedding);
+            extra.insert("emb_std".into(), indicators.std);
+            extra.insert("eff_rank".into(), indicators.effective_rank);
+        }
+        MetricsLine {
+            step,
+            epoch,
+            loss,
+            lr,
+            images_per_sec: 0.0,
+            data_wait: 0.0,
+            extra,
+        }
+    }
+
     /// Every number of the line by its `metrics.jsonl` name (what TensorBoard shows).
     pub fn scalars(&self) -> impl Iterator<Item = (&str, f64)> {
         [

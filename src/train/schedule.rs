@@ -1,5 +1,10 @@
-//! Learning-rate schedule: linear warm-up, then cosine decay (Loshchilov & Hutter 2017,
-//! without restarts), evaluated per optimiser step.
+//! A run's plan by optimiser step: how many steps it has, the learning rate of each (linear
+//! warm-up, then cosine decay: Loshchilov & Hutter 2017, without restarts), and at which
+//! steps it logs, probes and writes checkpoints.
+
+use crate::config::RunConfig;
+use anyhow::{Result, ensure};
+use std::time::Duration;
 
 /// Linear warm-up over `warmup` steps to `base`, then half-cosine decay to `min` at `total`.
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +34,96 @@ impl WarmupCosine {
     }
 }
 
+/// What a run does at each optimiser step, from its configuration.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Batches whose gradients one optimiser step sums (`train.accumulate`).
+    pub accumulate: u64,
+    /// Batches in one epoch.
+    pub batches_per_epoch: u64,
+    /// Optimiser steps of the whole run (`train.epochs`), the schedule's length.
+    pub total: u64,
+    /// The step this invocation stops at (`train.max_steps`, at most `total`).
+    pub end: u64,
+    /// The learning rate (scaled by `optim.lr_scaling` for the effective batch).
+    pub lr: WarmupCosine,
+    checkpoint_every: u64,
+    checkpoint_minutes: f64,
+    log_every: u64,
+}
+
+/// What is due after an optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// A line goes to `metrics.jsonl`.
+    pub log: bool,
+    /// A checkpoint is written.
+    pub checkpoint: bool,
+    /// A step-scheduled checkpoint (`train.checkpoint_every`, or the last step): the ones
+    /// that also draw the task's picture, so that pictures come evenly.
+    pub scheduled: bool,
+    /// The kNN probe runs.
+    pub probe: bool,
+}
+
+impl Plan {
+    /// The plan of `config` for data of `batches_per_epoch` batches.
+    pub fn new(config: &RunConfig, batches_per_epoch: u64) -> Result<Plan> {
+        let (train, optim) = (&config.train, &config.optim);
+        let accumulate = train.accumulate.max(1) as u64;
+        let total = train.epochs * batches_per_epoch / accumulate;
+        ensure!(
+            total > 0,
+            "train.accumulate = {accumulate} batches is more than the whole run holds"
+        );
+        let scale = optim
+            .lr_scaling
+            .factor(train.batch_size * accumulate as usize);
+        let warmup = optim.warmup_epochs * (batches_per_epoch / accumulate) as f64;
+        Ok(Plan {
+            accumulate,
+            batches_per_epoch,
+            total,
+            end: match train.max_steps {
+                0 => total,
+                n => n.min(total),
+            },
+            lr: WarmupCosine {
+                base: optim.lr * scale,
+                min: optim.min_lr,
+                warmup: warmup.round() as u64,
+                total,
+            },
+            checkpoint_every: train.checkpoint_every,
+            checkpoint_minutes: train.checkpoint_minutes,
+            log_every: train.log_every.max(1),
+        })
+    }
+
+    /// What is due once optimiser step `step` (1-based) is done, `since_checkpoint` after
+    /// the last checkpoint, with a probe every `probe_every` steps (`Some(0)`: at the
+    /// scheduled checkpoints; `None`: no probe). Checkpoints come at the scheduled steps, at
+    /// every epoch's end and every `train.checkpoint_minutes`.
+    pub fn due(&self, step: u64, since_checkpoint: Duration, probe_every: Option<u64>) -> Due {
+        let every = self.checkpoint_every;
+        let scheduled = step == self.end || (every > 0 && step.is_multiple_of(every));
+        let epoch = |s: u64| s * self.accumulate / self.batches_per_epoch;
+        let epoch_ended = epoch(step) > epoch(step - 1);
+        let minutes = self.checkpoint_minutes;
+        let timed = minutes > 0.0 && since_checkpoint.as_secs_f64() >= minutes * 60.0;
+        let probe = probe_every.is_some_and(|n| match n {
+            0 => scheduled,
+            n => step.is_multiple_of(n) || step == self.end,
+        });
+        Due {
+            log: step.is_multiple_of(self.log_every) || step == self.end || probe,
+            checkpoint: scheduled || epoch_ended || timed,
+            scheduled,
+            probe,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +143,42 @@ mod tests {
         assert!(s.at(13) < 0.03 && s.at(13) > 0.0);
         let no_warmup = WarmupCosine { warmup: 0, ..s };
         assert_eq!(no_warmup.at(0), 1.0);
+    }
+
+    #[test]
+    fn checkpoints_come_at_steps_epoch_ends_and_minutes() {
+        let config = |accumulate: u64| {
+            let overrides = [
+                "method.name=\"rotation\"".to_string(),
+                "data.dataset=\"folder:images\"".into(),
+                "train.epochs=2".into(),
+                format!("train.accumulate={accumulate}"),
+                "train.checkpoint_every=4".into(),
+                "train.checkpoint_minutes=10.0".into(),
+                "train.log_every=3".into(),
+            ];
+            RunConfig::from_toml("", &overrides, "test").unwrap()
+        };
+        // 10 batches an epoch, 2 per step: 5 steps an epoch, 10 in the run.
+        let plan = Plan::new(&config(2), 10).unwrap();
+        assert_eq!((plan.total, plan.end), (10, 10));
+        let now = Duration::ZERO;
+        let checkpoints: Vec<u64> = (1..=10)
+            .filter(|&s| plan.due(s, now, None).checkpoint)
+            .collect();
+        assert_eq!(checkpoints, [4, 5, 8, 10]);
+        assert!(plan.due(1, Duration::from_secs(600), None).checkpoint);
+        assert!(
+            !plan.due(5, now, None).scheduled,
+            "an epoch end draws no picture"
+        );
+        let logged: Vec<u64> = (1..=10).filter(|&s| plan.due(s, now, None).log).collect();
+        assert_eq!(logged, [3, 6, 9, 10]);
+        let probed: Vec<u64> = (1..=10)
+            .filter(|&s| plan.due(s, now, Some(0)).probe)
+            .collect();
+        assert_eq!(probed, [4, 8, 10]);
+        assert!(plan.due(4, now, Some(0)).log, "a probed step is logged");
+        assert!(Plan::new(&config(40), 10).is_err());
     }
 }

@@ -95,6 +95,7 @@ impl Grid {
     /// Draws text at a fixed scale (1 gives 8×8-pixel glyphs, 2 gives 16×16; clamped to
     /// 1..=4) instead of the automatic choice (×2 when the widest cell is at least 192
     /// pixels wide, ×1 otherwise).
+    #[cfg(test)] // the tests pin the glyph size; every caller takes the automatic one
     pub fn with_text_scale(mut self, scale: usize) -> Self {
         self.text_scale = Some(scale.clamp(1, 4));
         self

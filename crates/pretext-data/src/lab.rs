@@ -684,6 +684,7 @@ impl AbBins {
     /// # Panics
     ///
     /// If `probs.len()` is not Q.
+    #[cfg(test)] // a reference the tests check the library against
     pub fn annealed_mean(&self, probs: &[f32], temperature: f32) -> [f32; 2] {
         assert_eq!(
             probs.len(),

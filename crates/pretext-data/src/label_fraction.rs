@@ -22,6 +22,7 @@ const STREAM: &str = "label-fraction";
 /// The number of images of each class among `labels`, keyed by class in ascending order.
 ///
 /// Unlabelled images (`None`) are not counted; classes with no images do not appear.
+#[cfg(test)] // a reference the tests check the library against
 pub fn class_counts(labels: &[Option<u32>]) -> BTreeMap<u32, usize> {
     let mut counts = BTreeMap::new();
     for &class in labels.iter().flatten() {

@@ -49,6 +49,7 @@ impl Mask {
     }
 
     /// Whether pixel (`y`, `x`) is in the hole (`false` outside the mask).
+    #[cfg(test)] // a reference the tests check the library against
     pub fn is_hole(&self, y: usize, x: usize) -> bool {
         y < self.height && x < self.width && self.hole[y * self.width + x]
     }

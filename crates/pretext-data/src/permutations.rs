@@ -35,6 +35,7 @@ pub const ALL_PERMUTATIONS: usize = 362_880;
 /// The Hamming distance between two permutations: the number of positions at which they
 /// differ (Noroozi & Favaro 2016, Sec. 3.3). Two distinct permutations differ in at least 2
 /// positions, so the distance is 0 or 2..=9.
+#[cfg(test)] // a reference the tests check the library against
 pub fn hamming(a: &Permutation, b: &Permutation) -> usize {
     a.iter().zip(b).filter(|(x, y)| x != y).count()
 }

@@ -1,8 +1,6 @@
 //! Gaussian blur, torchvision's `GaussianBlur`.
 
-use super::uniform;
 use crate::Image;
-use rand::Rng;
 
 /// The normalised 1-D Gaussian kernel of torchvision's `_get_gaussian_kernel1d`: weights
 /// `exp(−x² / 2σ²)` at `x = −(k−1)/2 … (k−1)/2`, divided by their sum. An even `size` is
@@ -92,13 +90,14 @@ pub fn gaussian_blur(image: &Image, kernel_size: usize, sigma: f32) -> Image {
 /// torchvision's `GaussianBlur(kernel_size, sigma=(min, max))`: sigma uniform in
 /// `[min, max]` (one `f32` draw), then [`gaussian_blur`]. BYOL uses kernel 23 at 224 px
 /// (about a tenth of the image side) and sigma in `[0.1, 2.0]`.
-pub fn random_gaussian_blur<R: Rng + ?Sized>(
+#[cfg(test)] // a reference the tests check the library against
+pub fn random_gaussian_blur<R: rand::Rng + ?Sized>(
     image: &Image,
     kernel_size: usize,
     sigma: (f32, f32),
     rng: &mut R,
 ) -> Image {
-    let s = uniform(rng, sigma.0, sigma.1);
+    let s = super::uniform(rng, sigma.0, sigma.1);
     gaussian_blur(image, kernel_size, s)
 }
 

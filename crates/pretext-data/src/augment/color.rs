@@ -277,6 +277,7 @@ pub fn solarize(mut image: Image, threshold: f32) -> Image {
 
 /// torchvision's `RandomSolarize(threshold, p)`: [`solarize`] with probability `p` (one `f32`
 /// draw).
+#[cfg(test)] // a reference the tests check the library against
 pub fn random_solarize<R: Rng + ?Sized>(
     image: Image,
     threshold: f32,

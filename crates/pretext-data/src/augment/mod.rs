@@ -20,11 +20,14 @@ mod view;
 #[cfg(test)]
 mod proptests;
 
-pub use blur::{gaussian_blur, gaussian_kernel, random_gaussian_blur};
+#[cfg(test)]
+pub use blur::random_gaussian_blur;
+pub use blur::{gaussian_blur, gaussian_kernel};
+#[cfg(test)]
+pub use color::random_solarize;
 pub use color::{
     JitterOp, JitterParams, adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation,
-    apply_jitter, color_jitter, grayscale, random_grayscale, random_solarize, sample_jitter,
-    solarize,
+    apply_jitter, color_jitter, grayscale, random_grayscale, sample_jitter, solarize,
 };
 pub use geometry::{
     CropBox, center_crop, crop, hflip, random_crop_square, random_hflip, random_resized_crop,

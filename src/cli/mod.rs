@@ -1,0 +1,299 @@
+//! The `pretext` command line: it parses ([`args`]), calls one function per command, and
+//! prints what came back.
+
+pub mod args;
+
+pub use args::*;
+
+use crate::config::{Overrides, RunConfig};
+use crate::eval::record::EvalRecord;
+use crate::train::{self, RunOptions};
+use anyhow::{Context, Result, bail};
+use pretext_data::Split;
+use std::path::PathBuf;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pretrain(args) => pretrain(args),
+        Command::Finetune(args) => finetune(args),
+        Command::Eval(EvalCommand::Linear(args)) => eval_linear(args),
+        Command::Eval(EvalCommand::Knn(args)) => eval_knn(args),
+        Command::Eval(EvalCommand::Task(args)) => eval_task(args),
+        Command::Retrieve(args) => retrieve(args),
+        Command::Show(args) => show(args),
+        Command::Report(args) => report(args),
+        Command::Export(args) => export(args),
+        Command::Permutations(args) => permutations(args),
+        Command::Data(DataCommand::Download(args)) => download(args),
+        Command::Data(DataCommand::Crops(args)) => crops(args),
+        Command::Data(DataCommand::Inspect(args)) => inspect(args),
+    }
+}
+
+fn parse_split(name: &str) -> Result<Split> {
+    Ok(match name {
+        "train" => Split::Train,
+        "test" => Split::Test,
+        "unlabeled" => Split::Unlabeled,
+        "train-unlabeled" => Split::TrainUnlabeled,
+        other => bail!("unknown split `{other}`; use train, test, unlabeled or train-unlabeled"),
+    })
+}
+
+fn pretrain(args: PretrainArgs) -> Result<()> {
+    let mut overrides = Overrides::default();
+    overrides
+        .set_some("method.name", args.method.as_ref())?
+        .set_some("data.dataset", args.data.as_ref())?
+        .set_some("encoder.arch", args.encoder.as_ref())?
+        .set_some("train.out", args.out.as_ref())?;
+    args.flags.add_to(&mut overrides)?;
+    // With --resume and no --config, the run directory's own config is the base (once the
+    // run has started and written it; before that, the flags make the config as for a new
+    // run, so that one command serves the first start and every restart).
+    let config_path = match (&args.config, args.resume, &args.out) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, true, Some(out)) if out.join("config.toml").exists() => {
+            Some(out.join("config.toml"))
+        }
+        _ => None,
+    };
+    let config = match &config_path {
+        Some(path) => RunConfig::load(path, overrides.lines())?,
+        None if args.method.is_none() || args.data.is_none() => {
+            bail!("pretrain needs --method and --data (or --config FILE)")
+        }
+        None => RunConfig::from_toml("", overrides.lines(), "command line")?,
+    };
+    if let (true, Some(path)) = (args.resume, &config_path) {
+        tracing::info!("resuming with {}", path.display());
+    }
+    if let Some(steps) = args.compute_only {
+        let found = train::measure(config, train::Measure::Compute(steps))?;
+        println!("training step: {:.1} images/s", found.images_per_sec);
+        use crate::kernels::profile::{layer_report, report};
+        print!("{}", report(&found.kernels, found.step_seconds));
+        print!("{}", layer_report(&found.layers, found.step_seconds));
+        return Ok(());
+    }
+    if let Some(batches) = args.pipeline_only {
+        let found = train::measure(config, train::Measure::Pipeline(batches))?;
+        println!("data pipeline: {:.1} images/s", found.images_per_sec);
+        return Ok(());
+    }
+    let options = RunOptions {
+        resume: args.resume,
+        quiet: args.flags.quiet,
+    };
+    let summary = train::pretrain(config, options)?;
+    println!(
+        "pretraining done: {} steps, last loss {:.4}, {:.0} images/s; run directory {}",
+        summary.steps,
+        summary.losses.last().copied().unwrap_or(f64::NAN),
+        summary.images_per_sec,
+        summary.out.display()
+    );
+    Ok(())
+}
+
+fn finetune(args: FinetuneArgs) -> Result<()> {
+    let mut overrides = Overrides::default();
+    if !args.resume
+        && let Some(from) = &args.from
+    {
+        crate::finetune::add_overrides_from(from, &mut overrides)?;
+    }
+    // Without a config file, the recipe's length follows the label fraction (--epochs wins).
+    let fraction = args.label_fraction.unwrap_or(1.0);
+    let default_epochs =
+        (args.config.is_none() && !args.resume).then(|| crate::finetune::default_epochs(fraction));
+    overrides
+        .set_some("data.dataset", args.data.as_ref())?
+        .set_some("encoder.arch", args.encoder.as_ref())?
+        .set("train.out", &args.out)?
+        .set_some("data.label_fraction", args.label_fraction)?
+        .set_some("data.label_seed", args.label_seed)?
+        .set_some("train.epochs", default_epochs)?
+        .set_some("optim.encoder_lr_scale", args.encoder_lr_scale)?
+        .set_some("train.freeze_stages", args.freeze_stages)?;
+    args.flags.add_to(&mut overrides)?;
+    let config = match (&args.config, args.resume) {
+        (Some(path), _) => RunConfig::load(path, overrides.lines())?,
+        (None, true) => RunConfig::load(&args.out.join("config.toml"), overrides.lines())?,
+        (None, false) => {
+            let knows_data = args.from.as_deref().is_some_and(|from| {
+                crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from))
+            });
+            if args.data.is_none() && !knows_data {
+                bail!(
+                    "finetune needs --data: {} does not say which labelled data to train on",
+                    args.from
+                        .as_ref()
+                        .map_or("--scratch".to_string(), |p| p.display().to_string())
+                );
+            }
+            let origin = "the fine-tuning recipe";
+            RunConfig::from_toml(crate::finetune::RECIPE, overrides.lines(), origin)?
+        }
+    };
+    let options = RunOptions {
+        resume: args.resume,
+        quiet: args.flags.quiet,
+    };
+    let (record, runs) = crate::finetune::finetune(config, options)?;
+    publish(&record, args.json, &runs)
+}
+
+/// Prints `record` (as its JSON line with `--json`) and appends it to the `eval.jsonl` of
+/// every run directory in `runs`.
+fn publish(record: &EvalRecord, json: bool, runs: &[PathBuf]) -> Result<()> {
+    match json {
+        true => println!("{}", record.to_line()),
+        false => println!("{record}"),
+    }
+    runs.iter().try_for_each(|run| record.append_to(run))
+}
+
+fn eval_linear(args: EvalArgs) -> Result<()> {
+    let (record, run) = crate::eval::frozen::linear(&args.setup()?)?;
+    publish(&record, args.json, run.as_slice())
+}
+
+fn eval_knn(args: KnnArgs) -> Result<()> {
+    let config = crate::eval::knn::KnnConfig {
+        k: args.k,
+        temperature: args.temperature,
+    };
+    let (record, run) = crate::eval::frozen::knn(&args.eval.setup()?, &config)?;
+    publish(&record, args.eval.json, run.as_slice())
+}
+
+fn retrieve(args: RetrieveArgs) -> Result<()> {
+    let (record, run) = crate::eval::frozen::retrieve(&args.eval.setup()?, &args.options())?;
+    publish(&record, args.eval.json, run.as_slice())
+}
+
+fn eval_task(args: TaskArgs) -> Result<()> {
+    let mut overrides = Overrides::default();
+    overrides.set_some("data.dataset", args.data.as_ref())?;
+    let split = parse_split(&args.split)?;
+    let metrics = train::eval_task(&args.checkpoint, overrides.lines(), split, args.limit)?;
+    let record = EvalRecord::Task {
+        split: args.split,
+        metrics: metrics.into_iter().collect(),
+    };
+    let run = crate::checkpoint::run_dir(&args.checkpoint);
+    publish(&record, args.json, &[run])
+}
+
+fn show(args: ShowArgs) -> Result<()> {
+    let mut overrides = Overrides::default();
+    overrides
+        .set_some("method.name", args.method.as_ref())?
+        .set_some("data.dataset", args.data.as_ref())?
+        .extend(args.set.iter().cloned());
+    let (config, checkpoint) = match &args.checkpoint {
+        Some(path) => {
+            let file = crate::checkpoint::resolve(path);
+            let (header, _) = crate::checkpoint::Checkpoint::load_encoder(&file)?;
+            let origin = file.display().to_string();
+            let config = RunConfig::from_toml(&header.config, overrides.lines(), &origin)?;
+            (config, Some(file))
+        }
+        None if args.method.is_none() || args.data.is_none() => {
+            bail!("show needs --checkpoint, or --method and --data")
+        }
+        None => (
+            RunConfig::from_toml("", overrides.lines(), "command line")?,
+            None,
+        ),
+    };
+    train::show(config, checkpoint.as_deref(), args.count, &args.out)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let options = crate::report::ReportOptions {
+        map_points: args.map_points,
+        device: args.device,
+    };
+    let page = crate::report::write(&args.runs, &args.out, &options)?;
+    println!("wrote {}", page.display());
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    crate::export::export_checkpoint(&args.checkpoint, &args.out, args.sample)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn permutations(args: PermutationArgs) -> Result<()> {
+    use pretext_data::permutations::{PermutationSet, Selection};
+    let selection: Selection = toml::Value::String(args.selection.clone())
+        .try_into()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "unknown selection `{}`; use maximal, average or minimal",
+                args.selection
+            )
+        })?;
+    let set = PermutationSet::generate(args.count, args.min_distance, selection, args.seed)?;
+    println!("{}", set.describe());
+    if let Some(out) = &args.out {
+        set.save(out)?;
+        println!("written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn download(args: DownloadArgs) -> Result<()> {
+    if args.list {
+        for entry in pretext_data::download::known() {
+            println!("{:<14} {}", entry.name, entry.description);
+        }
+        return Ok(());
+    }
+    let name = args
+        .name
+        .context("name a dataset to download (or pass --list)")?;
+    let options = pretext_data::download::DownloadOptions {
+        mirror: args.mirror,
+        ..Default::default()
+    };
+    let path = pretext_data::download::download(&name, &args.dest, &options)?;
+    println!("{name} is ready: use --data {name}:{}", path.display());
+    Ok(())
+}
+
+fn crops(args: CropArgs) -> Result<()> {
+    let options = pretext_data::prepare::CropOptions {
+        size: args.size,
+        per_image: args.per_image,
+        max_zoom: args.max_zoom,
+        test_fraction: args.test_fraction,
+        seed: args.seed,
+        skip_corrupt: args.skip_corrupt,
+    };
+    let report = pretext_data::prepare::random_crops(&args.source, &args.out, &options)?;
+    let (out, size) = (args.out.display(), args.size);
+    println!(
+        "{} photos → {} training and {} test crops of {size}×{size} in {out}; use --data folder:{out}",
+        report.photos, report.train, report.test,
+    );
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let spec: pretext_data::DataSpec = args.data.parse()?;
+    let split = parse_split(&args.split)?;
+    let options = pretext_data::source::OpenOptions {
+        skip_corrupt: args.skip_corrupt,
+    };
+    let report = pretext_data::inspect::inspect_spec(&spec, split, &options)
+        .with_context(|| format!("cannot inspect {spec}"))?;
+    print!("{report}");
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The method's own task outside training: drawing it (`pretext show`) and scoring a
+//! checkpoint on it (`pretext eval task`).
+
+use super::resolve::resolve;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::RunConfig;
+use crate::method::Method;
+use crate::method::MethodJob;
+use anyhow::{Context, Result, ensure};
+use burn::module::Module;
+use pretext_data::ImageSource;
+use pretext_data::loader::{self, LoaderConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Draws `count` examples of the method's task with the network's answers into `png`:
+/// the network of a checkpoint, or a freshly initialised one (`checkpoint = None`).
+pub fn show(config: RunConfig, checkpoint: Option<&Path>, count: usize, png: &Path) -> Result<()> {
+    let data = &config.data;
+    let source = crate::dataset::open(&data.dataset, data.split, data.skip_corrupt)?;
+    let name = config.method.name.clone();
+    crate::method::dispatch(
+        &name,
+        Show {
+            config,
+            source,
+            checkpoint: checkpoint.map(checkpoint::resolve),
+            count,
+            png: png.to_path_buf(),
+        },
+    )?
+}
+
+struct Show {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    checkpoint: Option<PathBuf>,
+    count: usize,
+    png: PathBuf,
+}
+
+impl MethodJob for Show {
+    type Output = Result<()>;
+
+    fn run<M: Method>(self) -> Result<()> {
+        let count = self.count.clamp(1, self.source.len());
+        let r = resolve::<M>(self.config, self.source)?;
+        let device = crate::device::parse(&r.config.train.device)?;
+        let file = self.checkpoint.as_deref();
+        let saved = file.map(Checkpoint::load).transpose()?;
+        let net = r.network(&device, saved.as_ref().zip(file))?;
+        let seed = r.config.train.seed;
+        let order = loader::epoch_order(r.source.len(), seed, 0, true);
+        let samples = order[..count]
+            .iter()
+            .map(|&i| {
+                let image = r.input.convert_channels(r.source.get(i)?);
+                let mut rng = pretext_data::rng::sample_rng(seed, 0, i as u64);
+                r.method.sample(image, r.source.label(i), &mut rng)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let grid = r
+            .method
+            .render(&net.valid(), &samples, &device)
+            .with_context(|| format!("method `{}` draws no pictures", r.config.method.name))?;
+        grid.save_png(&self.png)?;
+        Ok(())
+    }
+}
+
+/// Scores a checkpoint on its own pretext task over a split of a dataset (by default the
+/// test split of its training data): the loss and the method's metrics (e.g. jigsaw or
+/// rotation accuracy), averaged over every image, with the network in inference mode and
+/// each image's task drawn reproducibly from the run's seed.
+pub fn eval_task(
+    checkpoint: &Path,
+    overrides: &[String],
+    split: pretext_data::Split,
+    limit: usize,
+) -> Result<Vec<(String, f64)>> {
+    let file = checkpoint::resolve(checkpoint);
+    let saved = Checkpoint::load(&file)?;
+    let config =
+        RunConfig::from_toml(&saved.header.config, overrides, &file.display().to_string())?;
+    let data = &config.data;
+    let source = crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
+    let name = config.method.name.clone();
+    crate::method::dispatch(
+        &name,
+        TaskEval {
+            config,
+            source,
+            saved,
+            file,
+        },
+    )?
+}
+
+struct TaskEval {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    saved: Checkpoint,
+    file: PathBuf,
+}
+
+impl MethodJob for TaskEval {
+    type Output = Result<Vec<(String, f64)>>;
+
+    fn run<M: Method>(self) -> Result<Vec<(String, f64)>> {
+        let r = resolve::<M>(self.config, self.source)?;
+        let device = crate::device::parse(&r.config.train.device)?;
+        let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
+        let input = r.input.clone();
+        let sampler = Arc::clone(&r.method);
+        let labels = Arc::clone(&r.source);
+        let batches = loader::spawn(
+            Arc::clone(&r.source),
+            LoaderConfig {
+                batch_size: r.config.train.batch_size,
+                seed: r.config.train.seed,
+                shuffle: false,
+                drop_last: false,
+                prefetch: 2,
+                epochs: Some(1),
+                ..LoaderConfig::default()
+            },
+            move |image, rng, index| {
+                sampler.sample_eval(input.convert_channels(image), labels.label(index), rng)
+            },
+        );
+        let mut sums: Vec<(String, f64)> = Vec::new();
+        let mut count = 0usize;
+        for batch in batches {
+            let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
+            let output = r.method.step(&net, &samples, &device);
+            let n = samples.len() as f64;
+            let values = std::iter::once(("loss", output.loss))
+                .chain(output.metrics)
+                .map(|(k, v)| (k.to_string(), f64::from(v.into_scalar::<f32>()) * n));
+            if sums.is_empty() {
+                sums = values.collect();
+            } else {
+                sums.iter_mut().zip(values).for_each(|(s, (_, v))| s.1 += v);
+            }
+            count += samples.len();
+        }
+        ensure!(count > 0, "no images to evaluate the task on");
+        Ok(sums
+            .into_iter()
+            .map(|(k, v)| (k, v / count as f64))
+            .collect())
+    }
+}
