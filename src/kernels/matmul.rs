@@ -1,8 +1,9 @@
 //! A safe face for the `gemm` crate's matrix product (the same kernels burn's flex backend
 //! uses): bounds are checked once here, so the convolution code holds no `unsafe`; and,
 //! where the CPU has AVX512-BF16 and a run asks for it, pretext's own bf16 product
-//! ([`bf16`]).
+//! ([`bf16`]), on AMX tiles where the CPU has them ([`amx`]).
 
+pub mod amx;
 pub mod bf16;
 mod mat_ref;
 
@@ -48,7 +49,10 @@ pub fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool, preci
         return;
     }
     if precision == Precision::Bf16 {
-        return bf16::matmul(dst, lhs, rhs, accumulate);
+        return match amx::available() && !bf16::streams(&lhs, &rhs) {
+            true => amx::matmul(dst, lhs, rhs, accumulate),
+            false => bf16::matmul(dst, lhs, rhs, accumulate),
+        };
     }
     // A product with few rows is computed as its transpose, `dstᵀ = rhsᵀ · lhsᵀ`, written
     // through `dst`'s strides, so that the long side fills the microkernels' rows.

@@ -223,7 +223,13 @@ pub fn report(totals: &[Total], step_seconds: f64) -> String {
         text += &format!("thin 3×3 convolutions on {isa} kernels (pretext's)\n");
     }
     if super::precision::precision() == super::precision::Precision::Bf16 {
-        text += "convolutions' direct products in bf16 with fp32 sums (AVX512-BF16, pretext's kernel), Winograd's and the thin kernels' in fp32\n";
+        let unit = match super::matmul::amx::available() {
+            true => "AMX-BF16 tiles",
+            false => "AVX512-BF16",
+        };
+        text += &format!(
+            "convolutions' direct products in bf16 with fp32 sums ({unit}, pretext's kernel), Winograd's and the thin kernels' in fp32\n"
+        );
     }
     text
 }

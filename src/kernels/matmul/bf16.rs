@@ -56,9 +56,9 @@ pub fn round(x: f32) -> f32 {
 }
 
 /// Pairs of the inner dimension per block: a `KC × 32` panel of packed pairs is 16 KiB.
-const KC: usize = 128;
+pub(super) const KC: usize = 128;
 /// Columns per block: the packed block of `KC` pairs × `NC` columns is 512 KiB.
-const NC: usize = 1024;
+pub(super) const NC: usize = 1024;
 
 /// `dst ← lhs · rhs` (or `dst ← dst + lhs · rhs` when `accumulate`) with both operands
 /// rounded to bf16, sums in fp32; `dst` row-major `lhs.rows × rhs.cols`, on the calling
@@ -73,9 +73,7 @@ pub(super) fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool
     // fit their slices and `dst` to be `lhs.rows × rhs.cols` by the caller.
     unsafe {
         match (lhs.rows, rhs.cols) {
-            (m, _) if m <= STREAM_ROWS && rhs.col_stride == 1 => {
-                streamed(dst, lhs, rhs, accumulate)
-            }
+            _ if streams(&lhs, &rhs) => streamed(dst, lhs, rhs, accumulate),
             (_, n) if n <= 16 => product::<16, 1>(dst, lhs, rhs, accumulate),
             _ => product::<8, 2>(dst, lhs, rhs, accumulate),
         }
@@ -84,6 +82,12 @@ pub(super) fn matmul(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool
 
 /// The most rows [`streamed`] takes: each panel of 16 rows converts `rhs` once more.
 const STREAM_ROWS: usize = 32;
+
+/// Whether [`matmul`] takes a product row by row without packing `rhs` ([`streamed`]): few
+/// rows, `rhs` along memory. Such products stay off the AMX tiles too ([`super::amx`]).
+pub(super) fn streams(lhs: &MatRef, rhs: &MatRef) -> bool {
+    lhs.rows <= STREAM_ROWS && rhs.col_stride == 1
+}
 
 /// The product for few rows (a thin convolution's `C_out × K · K × P`), where packing `rhs`
 /// would cost as much as using it: `lhs` is packed (it is small), and each tile converts its
@@ -205,7 +209,7 @@ fn product<const MR: usize, const NV: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
 #[allow(clippy::too_many_arguments)]
-fn pack_pair_major(
+pub(super) fn pack_pair_major(
     x: &MatRef,
     row0: usize,
     panels: usize,
@@ -295,7 +299,14 @@ fn pack_pair_major_by_rows(
 /// dimension lies together in memory (`x.col_stride == 1`) is converted 16 values at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-fn pack_row_major(x: &MatRef, row0: usize, width: usize, kb: usize, kps: usize, out: &mut [u32]) {
+pub(super) fn pack_row_major(
+    x: &MatRef,
+    row0: usize,
+    width: usize,
+    kb: usize,
+    kps: usize,
+    out: &mut [u32],
+) {
     for (j, out) in out.chunks_exact_mut(kps).take(width).enumerate() {
         let row = row0 + j;
         let mut p = 0;
@@ -466,6 +477,10 @@ mod tests {
             (40, 16, 300),
             (8, 17, 257),
             (20, 40, 2),
+            // More than 32 rows: the register tiles of 32 × 32 (AMX) and 8 × 32.
+            (33, 47, 70),
+            (64, 64, 256),
+            (100, 40, 301),
         ] {
             let (a, b) = (layouts(m, k, value(1)), layouts(k, n, value(5)));
             let (ra, rb) = (|i, l| round(value(1)(i, l)), |l, j| round(value(5)(l, j)));
