@@ -56,9 +56,11 @@ impl ConvShape {
     /// The kernel that computes this convolution's forward and weight gradient.
     fn route(&self) -> Route {
         // In a bf16 run on AMX, the direct product outruns Winograd's fp32 one where the
-        // layer is wide enough to fill the tiles (`AMX_MIN_CHANNELS`).
+        // layer is wide enough to fill the tiles and its products are large enough to pay
+        // for converting the patches to bf16 (`AMX_MIN_CHANNELS`, `AMX_MIN_WORK`).
         let tiles = self.precision == Precision::Bf16
             && self.c_in.min(self.c_out) >= AMX_MIN_CHANNELS
+            && self.c_in * self.c_out * self.p() >= AMX_MIN_WORK
             && super::matmul::amx::available();
         if super::winograd::applies(self) && !tiles {
             Route::Winograd
@@ -76,6 +78,13 @@ impl ConvShape {
 /// step ran at 79.5–81.0 images/s, with only those of 128 and more at 74.9–82.1, with none
 /// (all on Winograd) at 69.3–69.4; fp32 at 64.4–68.1.
 const AMX_MIN_CHANNELS: usize = 64;
+
+/// Less work per image than this, `C_in · C_out · H_out · W_out` (multiply-adds per kernel
+/// tap), keeps a bf16 run's 3×3 layer on Winograd too. On the same Xeon the layers of the
+/// CIFAR ResNet-18 (64² · 32², 128² · 16², …: 2²² each) ran 1.1–1.4× faster on the tiles
+/// than on Winograd, and those of the narrow ResNet-18 on 28 × 28 images (64² · 7², 128² ·
+/// 4²: 2¹⁸) 1.1–1.4× slower: converting their patches to bf16 costs more than the tiles save.
+const AMX_MIN_WORK: usize = 1 << 20;
 
 /// Fills the `K × P` patch matrix of one image (`C_in × H × W`): row `r` is
 /// `cols[r·ld..r·ld + P]` (`ld ≥ P`: the image's columns in a wider matrix of a group).
@@ -606,8 +615,10 @@ pub(super) mod tests {
             (8, 16, 11, 3, 2, 1, 1e-2),
             (16, 32, 10, 1, 2, 0, 1e-2),
             (3, 8, 13, 7, 2, 3, 1e-2),
-            // Winograd in fp32, or, where the CPU has AMX, the direct product on its tiles.
+            // Winograd in fp32: too little work per image for the tiles (2¹⁸).
             (64, 64, 8, 3, 1, 1, 1e-2),
+            // Winograd in fp32, or, where the CPU has AMX, the direct product on its tiles.
+            (64, 64, 16, 3, 1, 1, 1e-2),
         ] {
             let shape = layer([3, c_in, c_out], [side, side], k, stride, pad);
             let bf16 = ConvShape {
@@ -617,6 +628,11 @@ pub(super) mod tests {
             let x = random(shape.batch * shape.image_in(), 1);
             let w = random(shape.c_out * shape.k(), 2);
             let dy = random(shape.batch * shape.image_out(), 3);
+            if c_in == 64 {
+                let tiles = side == 16 && super::super::matmul::amx::available();
+                let want = [Route::Winograd, Route::Unrolled][tiles as usize];
+                assert_eq!(bf16.route(), want, "route of {bf16:?}");
+            }
             for (name, got, want) in [
                 ("output", forward(&bf16, &x, &w), forward(&shape, &x, &w)),
                 (
