@@ -139,26 +139,15 @@ pub fn forward(
     if shape.spatial == 1 {
         return rows::forward(shape, x, stats, gamma, beta, relu);
     }
-    let mut y = vec![0.0; x.len()];
     let plane = shape.spatial.max(1);
-    y.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each(|(i, (y, x))| {
-            let c = i % shape.channels;
-            let (scale, shift) = stats[c].affine(gamma[c], beta[c]);
-            match relu {
-                true => y
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(y, &x)| *y = (x * scale + shift).max(0.0)),
-                false => y
-                    .iter_mut()
-                    .zip(x)
-                    .for_each(|(y, &x)| *y = x * scale + shift),
-            }
-        });
-    y
+    super::written::par_chunks(x.len(), plane, |i| {
+        let c = i % shape.channels;
+        let (scale, shift) = stats[c].affine(gamma[c], beta[c]);
+        x[i * plane..][..plane].iter().map(move |&x| match relu {
+            true => (x * scale + shift).max(0.0),
+            false => x * scale + shift,
+        })
+    })
 }
 
 /// The gradients `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` from the output gradient `dy`; `y` is the forward
@@ -206,28 +195,24 @@ pub fn backward(
         .collect();
     let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
     let d_gamma: Vec<f32> = sums.iter().map(|&(_, sgx)| sgx as f32).collect();
-    let mut dx = vec![0.0; x.len()];
     let plane = shape.spatial.max(1);
-    dx.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .zip(dy.par_chunks(plane))
-        .enumerate()
-        .for_each(|(i, ((dx, x), dy))| {
-            let c = i % shape.channels;
-            let s = stats[c];
-            let k = gamma[c] * s.inv_std;
-            let mean_g = (sums[c].0 / m) as f32;
-            let mean_gx = (sums[c].1 / m) as f32;
-            let y = y.map(|y| &y[i * plane..][..plane]);
-            for (j, (dx, &x)) in dx.iter_mut().zip(x).enumerate() {
-                let g = match y {
-                    Some(y) => g(dy[j], y[j]),
-                    None => dy[j],
-                };
-                let x_hat = (x - s.mean) * s.inv_std;
-                *dx = k * (g - mean_g - x_hat * mean_gx);
-            }
-        });
+    let dx = super::written::par_chunks(x.len(), plane, |i| {
+        let c = i % shape.channels;
+        let s = stats[c];
+        let k = gamma[c] * s.inv_std;
+        let mean_g = (sums[c].0 / m) as f32;
+        let mean_gx = (sums[c].1 / m) as f32;
+        let (x, dy) = (&x[i * plane..][..plane], &dy[i * plane..][..plane]);
+        let y = y.map(|y| &y[i * plane..][..plane]);
+        (0..plane).map(move |j| {
+            let g = match y {
+                Some(y) => g(dy[j], y[j]),
+                None => dy[j],
+            };
+            let x_hat = (x[j] - s.mean) * s.inv_std;
+            k * (g - mean_g - x_hat * mean_gx)
+        })
+    });
     (dx, d_gamma, d_beta)
 }
 

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod thin;
 pub mod vectorize;
 pub mod winograd;
+pub mod written;
 
 use batch_norm::{ChannelStats, NormShape};
 use burn::backend::autodiff::Autodiff;

@@ -81,16 +81,15 @@ pub(super) fn forward(
         .zip(gamma.iter().zip(beta))
         .map(|(s, (&g, &b))| s.affine(g, b))
         .unzip();
-    let mut y = vec![0.0; x.len()];
     let c = shape.channels;
-    y.par_chunks_mut(c).zip(x.par_chunks(c)).for_each(|(y, x)| {
-        let affine = y.iter_mut().zip(x).zip(scale.iter().zip(&shift));
-        match relu {
-            true => affine.for_each(|((y, &x), (&a, &b))| *y = (x * a + b).max(0.0)),
-            false => affine.for_each(|((y, &x), (&a, &b))| *y = x * a + b),
-        }
-    });
-    y
+    let (scale, shift) = (&scale, &shift);
+    super::super::written::par_chunks(x.len(), c, |i| {
+        let affine = x[i * c..][..c].iter().zip(scale.iter().zip(shift));
+        affine.map(move |(&x, (&a, &b))| match relu {
+            true => (x * a + b).max(0.0),
+            false => x * a + b,
+        })
+    })
 }
 
 /// The gradients `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`; `y`, when a ReLU was fused, says by its sign where
@@ -140,18 +139,15 @@ pub(super) fn backward(
         .collect();
     let mean_g: Vec<f32> = sums.iter().map(|&(sg, _)| (sg / m) as f32).collect();
     let mean_gx: Vec<f32> = sum_gx_hat.iter().map(|&v| (v / m) as f32).collect();
-    let mut dx = vec![0.0; x.len()];
-    dx.par_chunks_mut(c)
-        .zip(x.par_chunks(c))
-        .zip(dy.par_chunks(c))
-        .enumerate()
-        .for_each(|(i, ((dx, x), dy))| {
-            let y = y.map(|y| &y[i * c..][..c]);
-            for (j, (dx, &x)) in dx.iter_mut().zip(x).enumerate() {
-                let s = stats[j];
-                let x_hat = (x - s.mean) * s.inv_std;
-                *dx = k[j] * (gated(dy, y, j) - mean_g[j] - x_hat * mean_gx[j]);
-            }
-        });
+    let (k, mean_g, mean_gx) = (&k, &mean_g, &mean_gx);
+    let dx = super::super::written::par_chunks(x.len(), c, |i| {
+        let (x, dy) = (&x[i * c..][..c], &dy[i * c..][..c]);
+        let y = y.map(|y| &y[i * c..][..c]);
+        (0..c).map(move |j| {
+            let s = stats[j];
+            let x_hat = (x[j] - s.mean) * s.inv_std;
+            k[j] * (gated(dy, y, j) - mean_g[j] - x_hat * mean_gx[j])
+        })
+    });
     (dx, d_gamma, d_beta)
 }
