@@ -140,13 +140,13 @@ pub fn forward(
         return rows::forward(shape, x, stats, gamma, beta, relu);
     }
     let plane = shape.spatial.max(1);
-    super::written::par_chunks(x.len(), plane, |i| {
+    super::written::par_chunks(x.len(), plane, |i, out| {
         let c = i % shape.channels;
         let (scale, shift) = stats[c].affine(gamma[c], beta[c]);
-        x[i * plane..][..plane].iter().map(move |&x| match relu {
+        out.extend(x[i * plane..][..plane].iter().map(|&x| match relu {
             true => (x * scale + shift).max(0.0),
             false => x * scale + shift,
-        })
+        }))
     })
 }
 
@@ -196,7 +196,7 @@ pub fn backward(
     let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
     let d_gamma: Vec<f32> = sums.iter().map(|&(_, sgx)| sgx as f32).collect();
     let plane = shape.spatial.max(1);
-    let dx = super::written::par_chunks(x.len(), plane, |i| {
+    let dx = super::written::par_chunks(x.len(), plane, |i, out| {
         let c = i % shape.channels;
         let s = stats[c];
         let k = gamma[c] * s.inv_std;
@@ -204,14 +204,14 @@ pub fn backward(
         let mean_gx = (sums[c].1 / m) as f32;
         let (x, dy) = (&x[i * plane..][..plane], &dy[i * plane..][..plane]);
         let y = y.map(|y| &y[i * plane..][..plane]);
-        (0..plane).map(move |j| {
+        out.extend((0..plane).map(|j| {
             let g = match y {
                 Some(y) => g(dy[j], y[j]),
                 None => dy[j],
             };
             let x_hat = (x[j] - s.mean) * s.inv_std;
             k * (g - mean_g - x_hat * mean_gx)
-        })
+        }))
     });
     (dx, d_gamma, d_beta)
 }

@@ -35,6 +35,7 @@
 //! to the bf16 kernel.
 
 use super::conv_shape::{ConvShape, images_per_task};
+use super::written::Append;
 use rayon::prelude::*;
 
 /// Whether the convolution is one this module computes: 3×3 at stride 1 or 2 (any padding)
@@ -67,35 +68,30 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
 
 /// [`forward`] on the kernels of `isa`.
 fn forward_on(isa: Isa, shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0; shape.batch * shape.c_out * shape.p()];
-    shape.check(x.len(), weight.len(), y.len());
+    let len = shape.batch * shape.c_out * shape.p();
+    shape.check(x.len(), weight.len(), len);
     let plan = Plan::new(shape, isa.lanes * isa.vectors);
     let packed = pack_weights(shape, weight, isa.rows);
     let per_task = images_per_task(shape.batch);
     let (image_in, image_out) = (shape.c_in * shape.h * shape.w, shape.c_out * shape.p());
     let per_block = shape.c_in * plan.shifts.len() * isa.rows;
-    y.par_chunks_mut((per_task * image_out).max(1))
-        .zip(x.par_chunks((per_task * image_in).max(1)))
-        .for_each(|(y, x)| {
-            let mut padded = vec![0.0; shape.c_in * plan.stride];
-            let mut tile = vec![0.0; isa.rows * plan.columns];
-            for (y, x) in y.chunks_exact_mut(image_out).zip(x.chunks_exact(image_in)) {
-                plan.pad(x, shape, &mut padded);
-                for (block, weights) in packed.chunks_exact(per_block).enumerate() {
-                    // SAFETY: `isa` was detected on this CPU; the buffers have the plan's sizes.
-                    unsafe { (isa.forward)(&plan, shape.c_in, &padded, weights, &mut tile) };
-                    let first = block * isa.rows;
-                    for (o, plane) in tile
-                        .chunks_exact(plan.columns)
-                        .take(shape.c_out.saturating_sub(first))
-                        .enumerate()
-                    {
-                        plan.crop(plane, &mut y[(first + o) * shape.p()..][..shape.p()]);
-                    }
+    super::written::par_chunks(len, per_task * image_out, |task, y| {
+        let start = task * per_task * image_in;
+        let images = &x[start..(start + per_task * image_in).min(x.len())];
+        let mut padded = vec![0.0; shape.c_in * plan.stride];
+        let mut tile = vec![0.0; isa.rows * plan.columns];
+        for x in images.chunks_exact(image_in) {
+            plan.pad(x, shape, &mut padded);
+            for (block, weights) in packed.chunks_exact(per_block).enumerate() {
+                // SAFETY: `isa` was detected on this CPU; the buffers have the plan's sizes.
+                unsafe { (isa.forward)(&plan, shape.c_in, &padded, weights, &mut tile) };
+                let channels = shape.c_out.saturating_sub(block * isa.rows);
+                for plane in tile.chunks_exact(plan.columns).take(channels) {
+                    plan.crop(plane, y);
                 }
             }
-        });
-    y
+        }
+    })
 }
 
 /// The weight gradient `C_out × C_in × 3 × 3` from the input `x` and the output gradient
@@ -235,11 +231,11 @@ impl Plan {
         }
     }
 
-    /// Keeps the `H_out × W_out` outputs of a plane computed on the phase width.
-    fn crop(&self, plane: &[f32], out: &mut [f32]) {
+    /// Appends the `H_out × W_out` outputs of a plane computed on the phase width to `out`.
+    fn crop(&self, plane: &[f32], out: &mut Append) {
         let [ho, wo] = self.out;
-        for (y, row) in out.chunks_exact_mut(wo).take(ho).enumerate() {
-            row.copy_from_slice(&plane[y * self.width..][..wo]);
+        for y in 0..ho {
+            out.extend_from_slice(&plane[y * self.width..][..wo]);
         }
     }
 

@@ -33,6 +33,7 @@ use super::conv_shape::{ConvShape, images_per_task};
 use super::matmul::{MatRef, matmul};
 use super::precision::Precision;
 use super::vectorize::vectorized;
+use super::written::Append;
 use rayon::prelude::*;
 
 /// Output pixels per tile side.
@@ -296,56 +297,52 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
         group,
     } = Plan::of(shape);
     let (c_in, c_out, plane) = (shape.c_in, shape.c_out, shape.h * shape.w);
-    let mut y = vec![0.0; shape.batch * c_out * plane];
-    shape.check(x.len(), weight.len(), y.len());
+    let len = shape.batch * c_out * plane;
+    shape.check(x.len(), weight.len(), len);
     let u = transform_kernels(shape, weight);
-    y.par_chunks_mut(per_task * c_out * plane)
-        .zip(x.par_chunks(per_task * c_in * plane))
-        .for_each(|(y, x)| {
-            let mut v = vec![0.0; XI * group * t * c_in];
-            let mut m = vec![0.0; XI * group * t * c_out];
-            let mut work = Work::new(&tiles, c_in.max(c_out));
-            for (y, x) in y
-                .chunks_mut(group * c_out * plane)
-                .zip(x.chunks(group * c_in * plane))
-            {
-                let n = x.len() / (c_in * plane) * t;
-                vectorized(
-                    #[inline(always)]
-                    || {
-                        for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
-                            work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
-                        }
-                    },
-                );
-                for xi in 0..XI {
-                    let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
-                    let u = MatRef {
-                        data: &u[xi * c_out..],
-                        rows: c_in,
-                        cols: c_out,
-                        row_stride: XI * c_out,
-                        col_stride: 1,
-                    };
-                    matmul(
-                        &mut m[xi * n * c_out..][..n * c_out],
-                        v,
-                        u,
-                        false,
-                        Precision::F32,
-                    );
-                }
-                vectorized(
-                    #[inline(always)]
-                    || {
-                        for (image, y) in y.chunks_exact_mut(c_out * plane).enumerate() {
-                            work.transform_output(&m[..XI * n * c_out], c_out, image * t, n, y);
-                        }
-                    },
+    super::written::par_chunks(len, per_task * c_out * plane, |task, y| {
+        let start = task * per_task * c_in * plane;
+        let x = &x[start..(start + per_task * c_in * plane).min(x.len())];
+        let mut v = vec![0.0; XI * group * t * c_in];
+        let mut m = vec![0.0; XI * group * t * c_out];
+        let mut work = Work::new(&tiles, c_in.max(c_out));
+        for x in x.chunks(group * c_in * plane) {
+            let n = x.len() / (c_in * plane) * t;
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (image, x) in x.chunks_exact(c_in * plane).enumerate() {
+                        work.transform_input(x, c_in, &mut v[..XI * n * c_in], image * t, n);
+                    }
+                },
+            );
+            for xi in 0..XI {
+                let v = MatRef::row_major(&v[xi * n * c_in..][..n * c_in], n, c_in);
+                let u = MatRef {
+                    data: &u[xi * c_out..],
+                    rows: c_in,
+                    cols: c_out,
+                    row_stride: XI * c_out,
+                    col_stride: 1,
+                };
+                matmul(
+                    &mut m[xi * n * c_out..][..n * c_out],
+                    v,
+                    u,
+                    false,
+                    Precision::F32,
                 );
             }
-        });
-    y
+            vectorized(
+                #[inline(always)]
+                || {
+                    for image in 0..x.len() / (c_in * plane) {
+                        work.transform_output(&m[..XI * n * c_out], c_out, image * t, n, y);
+                    }
+                },
+            );
+        }
+    })
 }
 
 /// The gradient of the weight, `C_out × C_in × 3 × 3`, of a convolution [`forward`]
@@ -554,11 +551,11 @@ impl Work {
         }
     }
 
-    /// Writes `Aᵀ m A` of every tile of one image into `y` (`C × H × W`), reading value ξ of
+    /// Appends `Aᵀ m A` of every tile of one image to `y` (`C × H × W`), reading value ξ of
     /// its tile `k` from row `first + k` of the `n × C` matrix ξ of `m`; drops what lies past
     /// the map's edge.
     #[inline(always)]
-    fn transform_output(&mut self, m: &[f32], c: usize, first: usize, n: usize, y: &mut [f32]) {
+    fn transform_output(&mut self, m: &[f32], c: usize, first: usize, n: usize, y: &mut Append) {
         let Tiles { h, w, rows, cols } = self.tiles;
         let out = &mut self.out[..h * w * c];
         let half = &mut self.half[..M * ALPHA * c];
@@ -586,10 +583,8 @@ impl Work {
                 }
             }
         }
-        for (ch, plane) in y.chunks_exact_mut(h * w).enumerate() {
-            for (value, pixel) in plane.iter_mut().zip(out.chunks_exact(c)) {
-                *value = pixel[ch];
-            }
+        for ch in 0..c {
+            y.extend(out.chunks_exact(c).map(|pixel| pixel[ch]));
         }
     }
 }

@@ -82,13 +82,12 @@ pub(super) fn forward(
         .map(|(s, (&g, &b))| s.affine(g, b))
         .unzip();
     let c = shape.channels;
-    let (scale, shift) = (&scale, &shift);
-    super::super::written::par_chunks(x.len(), c, |i| {
-        let affine = x[i * c..][..c].iter().zip(scale.iter().zip(shift));
-        affine.map(move |(&x, (&a, &b))| match relu {
+    super::super::written::par_chunks(x.len(), c, |i, out| {
+        let affine = x[i * c..][..c].iter().zip(scale.iter().zip(&shift));
+        out.extend(affine.map(|(&x, (&a, &b))| match relu {
             true => (x * a + b).max(0.0),
             false => x * a + b,
-        })
+        }))
     })
 }
 
@@ -139,15 +138,14 @@ pub(super) fn backward(
         .collect();
     let mean_g: Vec<f32> = sums.iter().map(|&(sg, _)| (sg / m) as f32).collect();
     let mean_gx: Vec<f32> = sum_gx_hat.iter().map(|&v| (v / m) as f32).collect();
-    let (k, mean_g, mean_gx) = (&k, &mean_g, &mean_gx);
-    let dx = super::super::written::par_chunks(x.len(), c, |i| {
+    let dx = super::super::written::par_chunks(x.len(), c, |i, out| {
         let (x, dy) = (&x[i * c..][..c], &dy[i * c..][..c]);
         let y = y.map(|y| &y[i * c..][..c]);
-        (0..c).map(move |j| {
+        out.extend((0..c).map(|j| {
             let s = stats[j];
             let x_hat = (x[j] - s.mean) * s.inv_std;
             k[j] * (gated(dy, y, j) - mean_g[j] - x_hat * mean_gx[j])
-        })
+        }))
     });
     (dx, d_gamma, d_beta)
 }
