@@ -32,9 +32,12 @@ def edges(root: Path):
             for p in re.findall(r"(?<![\w:])(\w+)::", text)
             if module + (p,) in files
         ]
-        paths += [
-            "::".join(module[:-1] + (p,)) for p in re.findall(r"super::((?:\w+::)*\w+)", text)
-        ]
+        # `super::x::…` from the parent, `super::super::x::…` from the grandparent. (A
+        # child's `use super::{A, B}` of its parent's items is not followed: that is how a
+        # module's files share the items its mod.rs declares.)
+        for ups, rest in re.findall(r"(?<![\w:])((?:super::)+)((?:\w+::)*\w+)", text):
+            base = module[: len(module) - ups.count("super::")]
+            paths.append("::".join(base + (rest,)))
         for group in re.findall(r"crate::\{([^}]*)\}", text):
             paths += [p.strip().split("::")[0] for p in group.split(",") if p.strip()]
         for path in paths:

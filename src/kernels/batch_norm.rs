@@ -12,62 +12,13 @@
 //! are two reading passes over each channel and the output one pass over the batch; the
 //! backward is one reduction pass and one output pass.
 
+mod channel;
 mod rows;
 
+use channel::relu_gate;
+pub use channel::{ChannelStats, NormShape};
+
 use rayon::prelude::*;
-
-/// The layout of a batch-norm input: `batch × channels × spatial`, contiguous.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NormShape {
-    /// Images.
-    pub batch: usize,
-    /// Channels (normalised separately).
-    pub channels: usize,
-    /// Values per channel and image (`H·W`).
-    pub spatial: usize,
-}
-
-impl NormShape {
-    fn len(&self) -> usize {
-        self.batch * self.channels * self.spatial
-    }
-
-    /// Values per channel.
-    fn count(&self) -> usize {
-        self.batch * self.spatial
-    }
-
-    /// The slices of channel `c`, one per image.
-    fn channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
-        (0..self.batch)
-            .map(move |n| &data[(n * self.channels + c) * self.spatial..][..self.spatial])
-    }
-}
-
-/// The batch statistics of one channel, with what the backward pass needs.
-#[derive(Clone, Copy, Debug)]
-pub struct ChannelStats {
-    /// Mean.
-    pub mean: f32,
-    /// Biased variance (divided by `M`).
-    pub var: f32,
-    /// `1/√(σ² + ε)`.
-    pub inv_std: f32,
-}
-
-impl ChannelStats {
-    /// The output's affine map `y = scale·x + shift`, `scale = γ·inv_std`,
-    /// `shift = β − μ·scale`.
-    fn affine(&self, gamma: f32, beta: f32) -> (f32, f32) {
-        let scale = gamma * self.inv_std;
-        (scale, beta - self.mean * scale)
-    }
-}
-
-/// The output gradient `dy` behind a fused ReLU whose output was `y`: passed where `y > 0`.
-fn relu_gate(dy: f32, y: f32) -> f32 {
-    if y > 0.0 { dy } else { 0.0 }
-}
 
 /// `Σ f(a_i, b_i, c_i)` over three equal slices, in eight independent lanes so that the
 /// compiler vectorises it (a single float accumulator must be summed in order), finished in

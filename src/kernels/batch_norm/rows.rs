@@ -8,7 +8,7 @@
 //! row's block to it at a time; the output passes are one task per row. Every pass reads
 //! contiguous memory and vectorises over channels.
 
-use super::{ChannelStats, NormShape, relu_gate};
+use super::channel::{ChannelStats, NormShape, relu_gate};
 use rayon::prelude::*;
 
 /// Channels per task of the reductions.
