@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The lecture's pretext tasks side by side: each method pretrains the small ConvNet for the
-# same budget, then its encoder is scored by linear probe and kNN on Fashion-MNIST, next to
-# the randomly initialised encoder. Colorization trains on colour photographs (Debian's
+# same budget once per seed, then its encoder is scored by linear probe and kNN on
+# Fashion-MNIST under two batch-norm protocols (the encoder's own running statistics, and
+# statistics re-estimated on 10,000 training images: --precise-bn), next to its matched
+# randomly initialised encoder (`--random-init --like`: same network, same input). Cells are
+# mean ± sample sd over SEEDS. Colorization trains on colour photographs (Debian's
 # mate-backgrounds and plasma-workspace-wallpapers) and is scored the same way: its encoder
-# takes lightness, and Fashion-MNIST's gray images are converted to it.
+# takes lightness (64 px), and Fashion-MNIST's gray images are converted to it.
 #
-#   bench/pretext_tasks.sh               # STEPS per method (default 300, batch 128)
-#   METHODS="jigsaw inpainting" bench/pretext_tasks.sh
+#   bench/pretext_tasks.sh               # STEPS per method (default 300, batch 128), SEEDS "0 1 2"
+#   METHODS="jigsaw inpainting" SEEDS=0 bench/pretext_tasks.sh
 source "$(dirname "$0")/common.sh"
 OUT="${OUT:-bench/out/pretext_tasks}"
 STEPS="${STEPS:-300}"
+SEEDS="${SEEDS:-0 1 2}"
+PRECISE_BN="${PRECISE_BN:-10000}"
 METHODS="${METHODS:-rotation relative-patch jigsaw inpainting colorization}"
 mkdir -p "$OUT"
 
@@ -25,22 +30,41 @@ if [ ! -d "$photos/train" ]; then
   "$P" data crops "$OUT/originals" --out "$photos" --size 64 --per-image 100 --max-zoom 6 --test-fraction 0.1 >/dev/null
 fi
 
-printf '%-15s %-10s %-8s %-8s %s\n' method steps linear knn "pretext task (held out)"
+# Four scores of one encoder: linear, linear with precise BN, kNN, kNN with precise BN.
+scores() {
+  echo "$(score linear "$@") $(score linear "$@" --precise-bn "$PRECISE_BN")" \
+    "$(score knn "$@") $(score knn "$@" --precise-bn "$PRECISE_BN")"
+}
+columns() { # "a b c d" lines → four mean ± sd cells
+  python3 -c 'import statistics,sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+cell = lambda v: "%.2f ± %.2f" % (statistics.mean(v), statistics.stdev(v)) if len(v) > 1 else "%.2f" % v[0]
+print(" | ".join(cell([r[i] for r in rows]) for i in range(4)))'
+}
+
+echo "| method | encoder | linear | linear, precise BN | kNN | kNN, precise BN | pretext task (held out, seed ${SEEDS%% *}) |"
+echo "|---|---|---|---|---|---|---|"
 for m in $METHODS; do
-  run="$OUT/$m"
-  rm -rf "$run"
-  case $m in
-    colorization)
-      "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
-        --batch-size 64 --lr 0.05 --out "$run" --quiet >/dev/null
-      task=$("$P" eval task --checkpoint "$run" --limit 500) ;;
-    *)
-      "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
-        --lr 0.05 --out "$run" --quiet >/dev/null
-      task=$("$P" eval task --checkpoint "$run" --limit 2000) ;;
-  esac
-  printf '%-15s %-10s %-8s %-8s %s\n' "$m" "$STEPS" "$(score linear --checkpoint "$run" --data "$D")" "$(score knn --checkpoint "$run" --data "$D")" "$task"
+  trained=(); random=()
+  for seed in $SEEDS; do
+    run="$OUT/$m-s$seed"
+    rm -rf "$run"
+    case $m in
+      colorization)
+        "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
+          --batch-size 64 --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
+      *)
+        "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
+          --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
+    esac
+    trained+=("$(scores --checkpoint "$run" --data "$D")")
+    random+=("$(scores --random-init --like "$run" --seed "$seed" --data "$D" --cache-dir "$OUT/random")")
+  done
+  run="$OUT/$m-s${SEEDS%% *}"
+  limit=2000; [ "$m" = colorization ] && limit=500
+  task=$("$P" eval task --checkpoint "$run" --limit "$limit")
+  echo "| $m | pretrained | $(printf '%s\n' "${trained[@]}" | columns) | $task |"
+  echo "| $m | random init (matched) | $(printf '%s\n' "${random[@]}" | columns) | |"
 done
-printf '%-15s %-10s %-8s %-8s\n' random-init 0 \
-  "$(score linear --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random")" \
-  "$(score knn --random-init --encoder convnet-small --data "$D" --cache-dir "$OUT/random")"
+echo
+echo "$STEPS steps per method, seeds $SEEDS (mean ± sample sd); precise BN on $PRECISE_BN training images; Fashion-MNIST test top-1 in percent."

@@ -271,6 +271,9 @@ pub struct ProbeConfig {
     pub bank: usize,
     /// Test images classified.
     pub queries: usize,
+    /// Re-estimate the batch-norm statistics on this many of the bank's images before each
+    /// probe (PreciseBN, as `pretext eval --precise-bn`); 0 reads the running statistics.
+    pub precise_bn: usize,
 }
 
 impl Default for ProbeConfig {
@@ -280,6 +283,7 @@ impl Default for ProbeConfig {
             every: 0,
             bank: 5000,
             queries: 1000,
+            precise_bn: 0,
         }
     }
 }

@@ -163,6 +163,99 @@ fn pretrain_then_linear_and_knn_evaluation() {
     assert!(picture.width() > 9 * 28 && picture.height() > 3 * 28);
 }
 
+/// `--precise-bn N` re-estimates the batch-norm statistics before the features (recorded,
+/// cached apart, a different score), and `--random-init --like RUN` builds the random
+/// encoder the way RUN's encoder is built and fed (here: the run's 0.25 width and a 20-px
+/// input the default random encoder would not take).
+#[test]
+fn precise_batch_norm_and_matched_random_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 200, 100);
+    let run = dir.path().join("run");
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &data_arg(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "encoder.width=0.25",
+        "--set",
+        "data.image_size=20",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let knn = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", "knn", "--data"];
+        let data = data_arg(&data);
+        args.push(&data);
+        args.extend_from_slice(extra);
+        args.extend(["--k", "20", "--json"]);
+        let out = pretext(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).unwrap()
+    };
+    let run_s = run.to_str().unwrap();
+    let plain = knn(&["--checkpoint", run_s]);
+    let precise = knn(&["--checkpoint", run_s, "--precise-bn", "64"]);
+    assert_eq!(plain["precise_bn"].as_u64(), Some(0), "{plain}");
+    assert_eq!(precise["precise_bn"].as_u64(), Some(64), "{precise}");
+    let mut caches: Vec<std::path::PathBuf> = std::fs::read_dir(run.join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    caches.sort();
+    assert_eq!(caches.len(), 4, "{caches:?}");
+    let (precise_caches, own): (Vec<_>, Vec<_>) = caches
+        .iter()
+        .partition(|c| c.to_string_lossy().contains("-pbn64"));
+    assert_eq!((precise_caches.len(), own.len()), (2, 2), "{caches:?}");
+    // Other statistics, other features.
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_ne!(read(precise_caches[0]), read(own[0]));
+    // Without a value the flag means 10,000 images (all 200 here).
+    let default = knn(&["--checkpoint", run_s, "--precise-bn"]);
+    assert_eq!(default["precise_bn"].as_u64(), Some(10000), "{default}");
+
+    let cache = dir.path().join("random");
+    let like = ["--random-init", "--like", run_s, "--cache-dir"];
+    let mut args = like.to_vec();
+    args.push(cache.to_str().unwrap());
+    let matched = knn(&args);
+    assert!(
+        matched["encoder"].as_str().unwrap().contains("like"),
+        "{matched}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with("-20px.feat")), "{names:?}");
+    // --like takes the architecture from the run: naming one as well is refused.
+    let out = pretext(&[
+        "eval",
+        "knn",
+        "--data",
+        &data_arg(&data),
+        "--random-init",
+        "--like",
+        run_s,
+        "--encoder",
+        "resnet18",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--encoder"), "{}", stderr(&out));
+    let out = pretext(&["eval", "knn", "--data", &data_arg(&data), "--like", run_s]);
+    assert!(!out.status.success() && stderr(&out).contains("--random-init"));
+}
+
 #[test]
 fn a_killed_run_resumes_from_its_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -328,6 +328,16 @@ pub struct EvalArgs {
     /// Folder to cache --random-init features in (checkpoints cache in their run directory).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Build the --random-init encoder like this run's (architecture, width, stem,
+    /// channels) and feed it the same images (size, colour space, normalisation): the
+    /// matched baseline of that run.
+    #[arg(
+        long,
+        value_name = "RUN",
+        requires = "random_init",
+        conflicts_with_all = ["encoder", "width", "image_size"]
+    )]
+    pub like: Option<PathBuf>,
     /// Labelled dataset as KIND:PATH; its train split fits, its test split scores.
     #[arg(long)]
     pub data: String,
@@ -345,6 +355,12 @@ pub struct EvalArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
+    /// Re-estimate the encoder's batch-norm statistics on N un-augmented training images
+    /// (batches of --batch-size, training mode, no labels) before extracting features
+    /// (PreciseBN, Wu & Johnson 2021); without N, 10000. Off by default: the encoder's
+    /// own running statistics.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_value_t = 0, default_missing_value = "10000")]
+    pub precise_bn: usize,
     /// Device: flex (CPU) or cuda[:N].
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -447,6 +463,7 @@ impl EvalArgs {
                 image_size: self.image_size,
                 seed: self.seed,
                 cache_dir: self.cache_dir.clone(),
+                like: self.like.clone(),
             },
             data: self.data.parse()?,
             limit: self.limit,
@@ -454,6 +471,7 @@ impl EvalArgs {
             label_seed: self.label_seed,
             batch_size: self.batch_size,
             device: self.device.clone(),
+            precise_bn: self.precise_bn,
         })
     }
 }

@@ -198,6 +198,15 @@ impl Encoder {
         }
     }
 
+    /// Every batch norm of the network, in forward order (for re-estimating their running
+    /// statistics before a frozen evaluation: PreciseBN in `eval`).
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut burn::nn::BatchNorm> {
+        match self {
+            Encoder::ConvNet(net) => net.layers.iter_mut().map(|l| &mut l.bn).collect(),
+            Encoder::ResNet(net) => net.batch_norms_mut(),
+        }
+    }
+
     /// Freezes the first `count` of the encoder's [`STAGES`] stages (burn's
     /// [`Module::freeze`]: no gradient, batch norm in inference mode), as mmselfsup's and
     /// VISSL's `frozen_stages` do when fine-tuning. A ResNet's stages are the stem

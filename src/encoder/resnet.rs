@@ -212,4 +212,22 @@ impl ResNet {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         global_avg_pool(self.forward_map(x))
     }
+
+    /// Every batch norm, in forward order: the stem's, then each block's (`bn1`, `bn2`,
+    /// `bn3`, the shortcut's).
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut all = vec![&mut self.bn1];
+        let blocks = self
+            .layer1
+            .iter_mut()
+            .chain(&mut self.layer2)
+            .chain(&mut self.layer3)
+            .chain(&mut self.layer4);
+        for block in blocks {
+            all.extend([&mut block.bn1, &mut block.bn2]);
+            all.extend(block.bn3.as_mut());
+            all.extend(block.downsample.as_mut().map(|d| &mut d.bn));
+        }
+        all
+    }
 }

@@ -119,6 +119,26 @@ impl Features {
     }
 }
 
+/// The images `indices` of `source`, prepared with the encoder's deterministic evaluation
+/// transform (decoded in parallel), as one `[n, C, S, S]` batch on `device`.
+pub fn batch(
+    input: &InputSpec,
+    source: &dyn ImageSource,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Tensor<4>> {
+    let prepared: Vec<Vec<f32>> = indices
+        .par_iter()
+        .map(|&i| Ok(input.eval_transform(source.get(i)?)))
+        .collect::<Result<_>>()?;
+    let size = input.image_size;
+    let shape = [prepared.len(), input.channels, size, size];
+    Ok(Tensor::<4>::from_data(
+        TensorData::new(prepared.concat(), shape),
+        device,
+    ))
+}
+
 /// Computes the features of every labelled image of `source` with `encoder` in inference
 /// mode (batch norm uses running statistics), preparing images with the encoder's
 /// deterministic evaluation transform.
@@ -132,42 +152,21 @@ pub fn extract(
     let encoder = encoder.valid();
     let n = source.len();
     let classes = source.classes().map_or(0, <[String]>::len);
-    let mut data = Vec::new();
-    let mut labels = Vec::with_capacity(n);
-    let mut dim = 0;
-    let per_image = input.channels * input.image_size * input.image_size;
-    for start in (0..n).step_by(batch_size.max(1)) {
-        let end = (start + batch_size).min(n);
-        let prepared: Vec<(Vec<f32>, u32)> = (start..end)
-            .into_par_iter()
-            .map(|i| {
-                let label = source.label(i).with_context(|| {
-                    format!(
-                        "{}: image {i} has no label; evaluation needs labels",
-                        source.origin()
-                    )
-                })?;
-                Ok((input.eval_transform(source.get(i)?), label))
+    let labels = (0..n)
+        .map(|i| {
+            source.label(i).with_context(|| {
+                format!(
+                    "{}: image {i} has no label; evaluation needs labels",
+                    source.origin()
+                )
             })
-            .collect::<Result<_>>()?;
-        let mut pixels = Vec::with_capacity(prepared.len() * per_image);
-        for (image, label) in prepared {
-            pixels.extend_from_slice(&image);
-            labels.push(label);
-        }
-        let batch = Tensor::<4>::from_data(
-            TensorData::new(
-                pixels,
-                [
-                    end - start,
-                    input.channels,
-                    input.image_size,
-                    input.image_size,
-                ],
-            ),
-            device,
-        );
-        let out = encoder.forward(batch);
+        })
+        .collect::<Result<Vec<u32>>>()?;
+    let mut data = Vec::new();
+    let mut dim = 0;
+    for start in (0..n).step_by(batch_size.max(1)) {
+        let indices: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+        let out = encoder.forward(batch(input, source, &indices, device)?);
         dim = out.dims()[1];
         let values: Vec<f32> = out
             .into_data()

@@ -7,7 +7,7 @@ use super::features::{self, Features};
 use super::knn::{KnnConfig, knn_top1};
 use super::linear::{LinearConfig, probe};
 use super::record::{EvalRecord, FrozenSetup};
-use super::retrieval;
+use super::{precise_bn, retrieval};
 use crate::encoder::{Architecture, Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use anyhow::Result;
@@ -35,6 +35,9 @@ pub struct Setup {
     pub batch_size: usize,
     /// Device name (`flex`, `cuda:N`).
     pub device: String,
+    /// Re-estimate the batch-norm statistics on this many training images before
+    /// extracting features ([`precise_bn`]); 0 keeps the encoder's own running statistics.
+    pub precise_bn: usize,
 }
 
 /// A randomly initialised encoder.
@@ -50,6 +53,10 @@ pub struct RandomInit {
     pub seed: u64,
     /// Folder to cache its features in (a checkpoint's cache in its run directory).
     pub cache_dir: Option<PathBuf>,
+    /// Build it like this checkpoint's encoder instead (architecture, width, stem,
+    /// channels) and read its images the same way (size, colour space, normalisation):
+    /// the matched baseline of that run. `arch`, `width` and `image_size` are then unused.
+    pub like: Option<PathBuf>,
 }
 
 /// An encoder's features of both splits.
@@ -82,6 +89,7 @@ impl Frozen {
             train_images: self.train.len(),
             test_images: self.test.len(),
             label_fraction: setup.label_fraction,
+            precise_bn: setup.precise_bn,
         }
     }
 }
@@ -110,21 +118,45 @@ fn encoder(setup: &Setup, train: &dyn ImageSource, device: &Device) -> Result<Ch
         });
     }
     let r = &setup.random;
-    let arch: Architecture = r.arch.parse()?;
-    let input = crate::dataset::native_input(&setup.data, train, r.image_size, 0, &[], &[])?;
-    let config = EncoderConfig {
-        arch,
-        width: r.width,
-        ..Default::default()
-    }
-    .resolved(input.channels, input.image_size);
+    let (config, input, tag) = match &r.like {
+        Some(path) => {
+            let file = crate::checkpoint::resolve(path);
+            let (header, _) = crate::checkpoint::Checkpoint::load_encoder(&file)?;
+            let matched = format!("{:?} {:?}", header.encoder, header.input);
+            let tag = format!("random-like{:016x}", fnv1a(matched.as_bytes()));
+            (header.encoder, header.input, tag)
+        }
+        None => {
+            let arch: Architecture = r.arch.parse()?;
+            let input =
+                crate::dataset::native_input(&setup.data, train, r.image_size, 0, &[], &[])?;
+            let config = EncoderConfig {
+                arch,
+                width: r.width,
+                ..Default::default()
+            }
+            .resolved(input.channels, input.image_size);
+            (
+                config,
+                input,
+                format!("random-{}-w{}", arch.name(), r.width),
+            )
+        }
+    };
     config.validate()?;
-    let tag = format!("random-{}-w{}-seed{}", arch.name(), r.width, r.seed);
+    let tag = format!("{tag}-seed{}", r.seed);
     Ok(Chosen {
         encoder: crate::device::seeded(device, r.seed, || config.init(device)),
         input,
         cache: r.cache_dir.clone().map(|dir| (dir, tag)),
         run: None,
+    })
+}
+
+/// FNV-1a, 64 bits: a stable name for a random encoder's configuration in its cache files.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -140,6 +172,16 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
         cache: cache_dir,
         run,
     } = encoder(setup, train_images.as_ref(), &device)?;
+    let (encoder, bn) = match setup.precise_bn {
+        0 => (encoder, String::new()),
+        n => {
+            tracing::info!("re-estimating batch-norm statistics on {n} training images");
+            let images = train_images.as_ref();
+            let batch = setup.batch_size;
+            let encoder = precise_bn::reestimate(&encoder, &input, images, n, batch, &device)?;
+            (encoder, format!("-pbn{n}x{batch}"))
+        }
+    };
     let cache = |split: &str| {
         let subset = match (split, setup.limit) {
             ("train", n) if n > 0 => format!("-limit{n}"),
@@ -148,7 +190,7 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
         cache_dir.as_ref().map(|(dir, tag)| {
             let size = input.image_size;
             dir.join(format!(
-                "{}-{split}{subset}-{tag}-{size}px.feat",
+                "{}-{split}{subset}-{tag}{bn}-{size}px.feat",
                 spec.kind.name()
             ))
         })
@@ -174,9 +216,10 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
             Some(kept)
         }
     };
-    let encoder = match &run {
-        Some(run) => run.display().to_string(),
-        None => format!("random-init {}", setup.random.arch),
+    let encoder = match (&run, &setup.random.like) {
+        (Some(run), _) => run.display().to_string(),
+        (None, Some(like)) => format!("random-init like {}", like.display()),
+        (None, None) => format!("random-init {}", setup.random.arch),
     };
     Ok(Frozen {
         train,

@@ -28,7 +28,7 @@ pub struct LinearConfig {
 impl Default for LinearConfig {
     fn default() -> Self {
         LinearConfig {
-            l2_grid: vec![1e-6, 1e-5, 1e-4, 1e-3, 1e-2],
+            l2_grid: vec![1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
             max_iter: 300,
             tol: 1e-5,
             val_fraction: 0.1,
@@ -297,6 +297,14 @@ pub fn probe(
     let Some((l2, _, start)) = best else {
         anyhow::bail!("no L2 strength was tried");
     };
+    let edges = [config.l2_grid.first(), config.l2_grid.last()];
+    if config.l2_grid.len() > 1 && edges.contains(&Some(&l2)) {
+        tracing::warn!(
+            "linear probe: the chosen L2 strength {l2:e} is at the edge of the grid \
+             {:?}; a wider grid may fit better",
+            config.l2_grid
+        );
+    }
     drop((fit, val));
     let all: Vec<usize> = (0..train.len()).collect();
     let full = Design::new(train, &all, &stats, classes, device);
@@ -364,6 +372,6 @@ mod tests {
         };
         let r = probe(&f, &f, &LinearConfig::default(), &Device::flex()).unwrap();
         assert_eq!(r.top1, 1.0);
-        assert_eq!(r.validation.len(), 5);
+        assert_eq!(r.validation.len(), LinearConfig::default().l2_grid.len());
     }
 }

@@ -5,6 +5,7 @@ pub mod features;
 pub mod frozen;
 pub mod knn;
 pub mod linear;
+pub mod precise_bn;
 pub mod record;
 pub mod retrieval;
 

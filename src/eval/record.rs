@@ -26,6 +26,10 @@ pub struct FrozenSetup {
     /// `--label-fraction`.
     #[serde(default = "one")]
     pub label_fraction: f64,
+    /// Training images the batch-norm statistics were re-estimated on (`--precise-bn`;
+    /// 0: the encoder's own running statistics).
+    #[serde(default)]
+    pub precise_bn: usize,
 }
 
 fn one() -> f64 {
@@ -322,6 +326,7 @@ mod tests {
             train_images: 20,
             test_images: 10,
             label_fraction: 0.1,
+            precise_bn: 0,
         };
         let linear = EvalRecord::Linear {
             top1: 0.5,

@@ -94,8 +94,12 @@ fn training_charts(runs: &[Run], out: &Path) -> Result<Vec<Figure>> {
     keys.extend(extra.into_iter().map(|k| {
         let title = match k.as_str() {
             "knn_top1" => "kNN probe top-1 (test subset)".to_string(),
-            "emb_std" => "collapse: embedding std (per dimension, l2-normalised)".to_string(),
-            "eff_rank" => "collapse: effective rank (RankMe)".to_string(),
+            "emb_std" => {
+                "collapse: projector output std (training batch, l2-normalised)".to_string()
+            }
+            "eff_rank" => "collapse: projector output effective rank (training batch)".to_string(),
+            "feat_std" => "collapse: encoder feature std (probe images, l2-normalised)".to_string(),
+            "rankme" => "collapse: encoder feature RankMe (probe images)".to_string(),
             other => other.replace('_', " "),
         };
         (k, title)

@@ -125,8 +125,9 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             .log
             .then(|| MetricsLine::of_step(step, epoch, loss, lr, output));
         if let (Some(probe), Some(line)) = (probe.as_ref().filter(|_| due.probe), line.as_mut()) {
-            let top1 = probe.knn_top1(&replicas.net().encoder, &r.input, replicas.device())?;
-            line.extra.insert("knn_top1".into(), top1);
+            let results = probe.run(&replicas.net().encoder, &r.input, replicas.device())?;
+            line.extra
+                .extend(results.map(|(key, value)| (key.to_string(), value)));
         }
         reporter.step(step, line.as_mut())?;
         if due.checkpoint {

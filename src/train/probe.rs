@@ -1,11 +1,13 @@
 //! The kNN probe that watches an encoder during pretraining (see
 //! [`crate::config::ProbeConfig`]): how well the current features classify held-out images,
-//! logged as `knn_top1` beside the loss.
+//! logged as `knn_top1` beside the loss, with the collapse indicators of those features.
 
+use super::collapse;
 use crate::config::RunConfig;
 use crate::encoder::Encoder;
 use crate::eval::features::extract;
 use crate::eval::knn::{KnnConfig, knn_top1};
+use crate::eval::precise_bn::reestimate;
 use crate::input::InputSpec;
 use anyhow::Result;
 use burn::prelude::*;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 pub struct Probe {
     /// Probe every this many steps (0 = at checkpoints and the end).
     pub every: u64,
+    precise_bn: usize,
     bank: Arc<dyn ImageSource>,
     queries: Arc<dyn ImageSource>,
 }
@@ -54,17 +57,42 @@ impl Probe {
         }
         Ok(Some(Probe {
             every: p.every,
+            precise_bn: p.precise_bn,
             bank,
             queries,
         }))
     }
 
-    /// kNN top-1 accuracy (k = 200, T = 0.1) of the queries with `encoder`'s features, the
-    /// encoder in inference mode on `device`'s inner (non-autodiff) backend.
-    pub fn knn_top1(&self, encoder: &Encoder, input: &InputSpec, device: &Device) -> Result<f64> {
+    /// The probe of `encoder` on `device`'s inner (non-autodiff) backend, in inference mode
+    /// (after re-estimating its batch-norm statistics on the bank when the config asks):
+    /// `knn_top1`, the kNN top-1 accuracy (k = 200, T = 0.1) of the queries, and the collapse
+    /// indicators of the bank's and queries' features, `feat_std` and `rankme`
+    /// ([`collapse`]), as `metrics.jsonl` names them.
+    pub fn run(
+        &self,
+        encoder: &Encoder,
+        input: &InputSpec,
+        device: &Device,
+    ) -> Result<[(&'static str, f64); 3]> {
         let device = device.clone().without_autodiff();
-        let bank = extract(encoder, input, self.bank.as_ref(), &device, 256)?;
+        let bank = self.bank.as_ref();
+        let reestimated;
+        let encoder = match self.precise_bn {
+            0 => encoder,
+            n => {
+                reestimated = reestimate(encoder, input, bank, n, 256, &device)?;
+                &reestimated
+            }
+        };
+        let bank = extract(encoder, input, bank, &device, 256)?;
         let queries = extract(encoder, input, self.queries.as_ref(), &device, 256)?;
-        knn_top1(&bank, &queries, &KnnConfig::default(), &device)
+        let top1 = knn_top1(&bank, &queries, &KnnConfig::default(), &device)?;
+        let rows = bank.len() + queries.len();
+        let features = collapse::of_rows([bank.data, queries.data].concat(), rows, bank.dim);
+        Ok([
+            ("knn_top1", top1),
+            ("feat_std", features.std),
+            ("rankme", features.effective_rank),
+        ])
     }
 }
