@@ -36,6 +36,10 @@ pub struct Header {
     pub step: u64,
     /// The resolved run configuration (TOML).
     pub config: String,
+    /// When the encoder that transfers is not the online one (DINO's teacher), its name:
+    /// the checkpoint then holds it too, and [`load_encoder`] reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
 }
 
 /// A checkpoint's content.
@@ -48,6 +52,9 @@ pub struct Checkpoint {
     pub head: Vec<u8>,
     /// Optimiser state (burnpack bytes).
     pub optimizer: Vec<u8>,
+    /// The encoder that transfers, when it is not the online one (burnpack bytes; present
+    /// exactly when `header.transfer` is).
+    pub transfer: Option<Vec<u8>>,
 }
 
 /// The checkpoint file for `path`: `path` itself if it is a file, else `path/checkpoint.ckpt`.
@@ -60,22 +67,28 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// The checkpoint of a run after `header.step` steps: its network's weights and its
-    /// optimiser's state.
+    /// The checkpoint of a run after `header.step` steps: its network's weights, its
+    /// optimiser's state, and the encoder that transfers when it is not the online one
+    /// (named, with the module: DINO's teacher).
     pub fn of<H: burn::module::Module>(
-        header: Header,
+        mut header: Header,
         net: &crate::method::Network<H>,
         optimizer: &burn::optim::ModuleOptimizer,
+        transfer: Option<(&str, &crate::encoder::Encoder)>,
     ) -> Result<Self> {
         let optimizer = optimizer
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("cannot serialise optimizer state: {e:?}"))?
             .to_vec();
+        header.transfer = transfer.map(|(name, _)| name.to_string());
         Ok(Checkpoint {
             header,
             encoder: record_bytes(net.encoder.clone())?,
             head: record_bytes(net.head.clone())?,
             optimizer,
+            transfer: transfer
+                .map(|(_, encoder)| record_bytes(encoder.clone()))
+                .transpose()?,
         })
     }
 
@@ -109,7 +122,8 @@ impl Checkpoint {
         let header = serde_json::to_vec(&self.header)?;
         let staged = pretext_data::atomic::stage(path, |w| {
             w.write_all(MAGIC)?;
-            for section in [&header[..], &self.encoder, &self.head, &self.optimizer] {
+            let sections = [&header[..], &self.encoder, &self.head, &self.optimizer];
+            for section in sections.into_iter().chain(self.transfer.as_deref()) {
                 w.write_all(&(section.len() as u64).to_le_bytes())?;
                 w.write_all(section)?;
             }
@@ -124,20 +138,31 @@ impl Checkpoint {
         let mut reader = open(path)?;
         let header = read_header(&mut reader, path)?;
         let mut next = || read_section(&mut reader, path);
+        let (encoder, head, optimizer) = (next()?, next()?, next()?);
+        let transfer = header.transfer.as_ref().map(|_| next()).transpose()?;
         Ok(Checkpoint {
             header,
-            encoder: next()?,
-            head: next()?,
-            optimizer: next()?,
+            encoder,
+            head,
+            optimizer,
+            transfer,
         })
     }
 
-    /// Reads the header and the encoder weights only.
+    /// Reads the header and the weights of the encoder that transfers: the online encoder,
+    /// or the one `header.transfer` names.
     pub fn load_encoder(path: &Path) -> Result<(Header, Vec<u8>)> {
         let mut reader = open(path)?;
         let header = read_header(&mut reader, path)?;
-        let encoder = read_section(&mut reader, path)?;
-        Ok((header, encoder))
+        let online = read_section(&mut reader, path)?;
+        if header.transfer.is_none() {
+            return Ok((header, online));
+        }
+        for _ in 0..2 {
+            read_section(&mut reader, path)?;
+        }
+        let transfer = read_section(&mut reader, path)?;
+        Ok((header, transfer))
     }
 }
 
@@ -291,10 +316,12 @@ mod tests {
                 },
                 step: 7,
                 config: "x = 1".into(),
+                transfer: None,
             },
             encoder: vec![1, 2, 3],
             head: vec![4],
             optimizer: vec![],
+            transfer: None,
         }
     }
 
@@ -315,6 +342,28 @@ mod tests {
         // Only the checkpoint remains: no temporary files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(resolve(dir.path()), path);
+    }
+
+    /// A checkpoint that names a transfer encoder (DINO's teacher) keeps it as a fifth
+    /// section: a whole load returns it, and `load_encoder` reads it instead of the online one.
+    #[test]
+    fn the_transfer_encoder_is_what_load_encoder_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut with_teacher = sample();
+        with_teacher.header.transfer = Some("teacher".into());
+        with_teacher.transfer = Some(vec![9, 9]);
+        with_teacher.save(&path).unwrap();
+        let back = Checkpoint::load(&path).unwrap();
+        assert_eq!(back.transfer, Some(vec![9, 9]));
+        assert_eq!(back.encoder, vec![1, 2, 3]);
+        let (header, encoder) = Checkpoint::load_encoder(&path).unwrap();
+        assert_eq!(
+            (header.transfer.as_deref(), encoder),
+            (Some("teacher"), vec![9, 9])
+        );
+        sample().save(&path).unwrap();
+        assert_eq!(Checkpoint::load_encoder(&path).unwrap().1, vec![1, 2, 3]);
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub struct OptimConfig {
     pub lr_scaling: LrScaling,
     /// LARS trust coefficient η (BYOL and SimCLR: 0.001).
     pub trust_coefficient: f64,
+    /// LARS: cap the trust ratio at the learning rate instead of multiplying it by the
+    /// learning rate (solo-learn's `clip_lr`; see the trainer's `Lars`).
+    pub clip_lr: bool,
     /// SGD momentum.
     pub momentum: f64,
     /// SGD Nesterov momentum.
@@ -172,6 +175,7 @@ impl Default for OptimConfig {
             lr: 0.05,
             lr_scaling: LrScaling::None,
             trust_coefficient: 0.001,
+            clip_lr: false,
             momentum: 0.9,
             nesterov: false,
             weight_decay: 5e-4,

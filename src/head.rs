@@ -32,6 +32,10 @@ pub struct MlpConfig {
     /// Batch norm on the output too (SimSiam's projector).
     #[serde(default)]
     pub out_batch_norm: bool,
+    /// The output batch norm learns its scale and shift (γ, β); `false` keeps them at 1
+    /// and 0, untrained (SimSiam's reference: `BatchNorm1d(dim, affine=False)`).
+    #[serde(default = "yes")]
+    pub out_affine: bool,
     /// Non-linearity after each hidden layer.
     #[serde(default)]
     pub activation: Activation,
@@ -50,6 +54,7 @@ impl MlpConfig {
             out,
             batch_norm: true,
             out_batch_norm: false,
+            out_affine: true,
             activation: Activation::Relu,
         }
     }
@@ -85,9 +90,12 @@ impl MlpConfig {
         Mlp {
             hidden,
             out: LinearConfig::new(d, self.out).init(device),
-            out_bn: self
-                .out_batch_norm
-                .then(|| BatchNormConfig::new(self.out).init(device)),
+            out_bn: self.out_batch_norm.then(|| {
+                let bn = BatchNormConfig::new(self.out).init(device);
+                // No gradient: γ = 1 and β = 0 stay as initialised (and the optimiser,
+                // which steps only what has a gradient, never decays them).
+                if self.out_affine { bn } else { bn.no_grad() }
+            }),
             activation: self.activation,
         }
     }
@@ -162,5 +170,39 @@ mod tests {
         let y = mlp.forward(Tensor::zeros([3, 5], &device));
         assert_eq!(y.dims(), [3, 4]);
         assert!(MlpConfig::new(&[0], 3).validate("projector").is_err());
+    }
+
+    /// `out_affine = false`: after an SGD step the output batch norm's γ and β are still 1
+    /// and 0 while the linear layers moved, and a network rebuilt from the config and loaded
+    /// from the record (a resumed run) keeps them untrained.
+    #[test]
+    fn a_non_affine_output_batch_norm_is_not_trained() {
+        use burn::module::Module;
+        use burn::optim::{GradientsParams, SgdConfig};
+        let device = Device::flex().autodiff();
+        let config = MlpConfig {
+            out_batch_norm: true,
+            out_affine: false,
+            ..MlpConfig::new(&[6], 4)
+        };
+        let values = |t: Tensor<1>| -> Vec<f32> { t.into_data().try_to_vec().unwrap() };
+        let mut mlp = config.init(5, &device);
+        let x = Tensor::<2>::random([8, 5], burn::tensor::Distribution::Default, &device);
+        let target = Tensor::<2>::random([8, 4], burn::tensor::Distribution::Default, &device);
+        let before = mlp.out.weight.val().into_data();
+        for _ in 0..2 {
+            let loss = (mlp.forward(x.clone()) * target.clone()).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &mlp);
+            mlp = SgdConfig::new().init().step(0.1, mlp, grads);
+            let bn = mlp.out_bn.as_ref().unwrap();
+            assert_eq!(values(bn.gamma.val()), vec![1.0; 4]);
+            assert_eq!(values(bn.beta.val()), vec![0.0; 4]);
+        }
+        assert_ne!(mlp.out.weight.val().into_data(), before);
+        let reloaded = config.init(5, &device).load_record(mlp.into_record());
+        let bn = reloaded.out_bn.as_ref().unwrap();
+        assert!(!bn.gamma.val().is_require_grad() && !bn.beta.val().is_require_grad());
+        assert!(reloaded.out.weight.val().is_require_grad());
+        let _ = reloaded.valid();
     }
 }

@@ -32,6 +32,11 @@ pub struct BarlowTwinsConfig {
     pub projector: MlpConfig,
     /// Weight λ of the redundancy-reduction term (paper: 0.0051).
     pub lambda: f64,
+    /// Factor on the whole loss (paper: 1; solo-learn's CIFAR recipe: 0.1). The loss is of
+    /// order D, and LARS leaves biases and batch-norm parameters at the plain learning rate
+    /// (the paper instead gives them a 0.024× rate), so scaling the loss is what keeps
+    /// their steps in proportion.
+    pub scale_loss: f64,
 }
 
 impl Default for BarlowTwinsConfig {
@@ -41,6 +46,7 @@ impl Default for BarlowTwinsConfig {
             view2: ViewConfig::byol_view2(0),
             projector: MlpConfig::new(&[8192, 8192], 8192),
             lambda: 0.0051,
+            scale_loss: 1.0,
         }
     }
 }
@@ -51,6 +57,7 @@ pub type BarlowTwins = Siamese<RedundancyReduction>;
 /// The Barlow Twins loss with its weight λ.
 pub struct RedundancyReduction {
     lambda: f64,
+    scale: f64,
 }
 
 /// Standardises each column over the batch as the paper's affine-free batch norm does in
@@ -80,8 +87,13 @@ impl PairLoss for RedundancyReduction {
 
     fn new(config: &BarlowTwinsConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(config.lambda >= 0.0, "method.lambda must be non-negative");
+        anyhow::ensure!(
+            config.scale_loss > 0.0,
+            "method.scale_loss must be positive"
+        );
         Ok(RedundancyReduction {
             lambda: config.lambda,
+            scale: config.scale_loss,
         })
     }
 
@@ -95,7 +107,7 @@ impl PairLoss for RedundancyReduction {
 
     fn loss(&self, z1: Tensor<2>, z2: Tensor<2>) -> (Tensor<1>, Vec<(&'static str, Tensor<1>)>) {
         let (loss, diagonal) = barlow_twins_loss(z1, z2, self.lambda);
-        (loss, vec![("cc_diagonal", diagonal)])
+        (loss.mul_scalar(self.scale), vec![("cc_diagonal", diagonal)])
     }
 }
 
@@ -123,5 +135,16 @@ mod tests {
         assert!((f64::from(got) - want).abs() < 1e-4, "{got} vs {want}");
         let d: f32 = diagonal.into_scalar();
         assert!((f64::from(d) - (k1 * k1 - k2 * k3) / 2.0).abs() < 1e-5);
+        // `scale_loss` multiplies the loss the method reports and trains on.
+        let config = BarlowTwinsConfig {
+            lambda,
+            scale_loss: 0.1,
+            ..BarlowTwinsConfig::default()
+        };
+        let z1 = Tensor::<2>::from_floats([[1.0, 2.0], [-1.0, -2.0]], &device);
+        let z2 = Tensor::<2>::from_floats([[1.0, -3.0], [-1.0, 3.0]], &device);
+        let (scaled, _) = RedundancyReduction::new(&config).unwrap().loss(z1, z2);
+        let got: f32 = scaled.into_scalar();
+        assert!((f64::from(got) - 0.1 * want).abs() < 1e-5, "{got} vs {}", 0.1 * want);
     }
 }

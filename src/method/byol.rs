@@ -140,7 +140,13 @@ impl Method for Byol {
         self.views.sample(&image, rng)
     }
 
-    fn step(&self, net: &Network<ByolHead>, batch: &[Views], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<ByolHead>,
+        batch: &[Views],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let head = &net.head;
         let z = views::forward(batch, 0..2, device, |x| {
             head.projector.forward(net.encoder.forward(x))

@@ -11,7 +11,7 @@
 //! Transfer: the encoder takes one channel, L*/100 normalised with mean ½ and std ½; pretext
 //! converts any downstream image, gray or colour, to it ([`InputSpace::Lightness`]).
 
-use super::{Method, MethodContext, Network, StepOutput, stack_images};
+use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::{InputSpace, InputSpec};
@@ -282,7 +282,13 @@ impl Method for Colorization {
         })
     }
 
-    fn step(&self, net: &Network<ColorHead>, batch: &[ColorSample], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<ColorHead>,
+        batch: &[ColorSample],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let out = self.forward(net, batch, device);
         let [n, q, h, w] = out.dims();
         match self.config.loss {

@@ -14,7 +14,13 @@
 //!
 //! Collapse is avoided by *centring* (subtracting `c`, a moving average of the teacher's
 //! outputs, which discourages one dimension from dominating) and *sharpening* (τ_t < τ_s,
-//! which discourages the uniform distribution), §3.1.
+//! which discourages the uniform distribution), §3.1. The teacher temperature may warm up
+//! linearly over the first epochs (`warmup_teacher_temp` → `teacher_temp`, the reference
+//! code's schedule, here per step).
+//!
+//! The teacher is the encoder that transfers: the paper evaluates it (§3.1, "the teacher
+//! performs better than the student"), so checkpoints keep it for the evaluations, `export`
+//! and `train.init_encoder` (`evaluate = "student"` picks the student instead).
 
 use super::embedding::l2_normalize;
 use super::views::{self, Sampler, Views};
@@ -35,8 +41,9 @@ use serde::{Deserialize, Serialize};
 
 /// Options of DINO (defaults: the paper's and its reference code's: head of three layers,
 /// 2048 hidden with GELU and no batch norm, bottleneck 256, K = 65536; two global crops and
-/// eight local crops; τ_s = 0.1, τ_t = 0.04, centre momentum 0.9, teacher momentum
-/// 0.996 → 1).
+/// eight local crops at the scales the reference README gives for ResNets (0.14–1 and
+/// 0.05–0.14; its ViT default is 0.4–1 and 0.05–0.4); τ_s = 0.1, τ_t = 0.04 without warm-up,
+/// centre momentum 0.9, teacher momentum 0.996 → 1; the teacher evaluated).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DinoConfig {
@@ -54,8 +61,15 @@ pub struct DinoConfig {
     pub out_dim: usize,
     /// Student temperature τ_s (paper: 0.1).
     pub student_temp: f64,
-    /// Teacher temperature τ_t (paper: 0.04).
+    /// Teacher temperature τ_t after the warm-up (paper: 0.04; 0.07 for its longer ViT runs).
     pub teacher_temp: f64,
+    /// Teacher temperature at the first step (reference code: 0.04).
+    pub warmup_teacher_temp: f64,
+    /// Epochs over which τ_t rises linearly from `warmup_teacher_temp` to `teacher_temp`
+    /// (reference code: 0; 30 in the paper's ViT runs); may be fractional.
+    pub warmup_teacher_temp_epochs: f64,
+    /// The encoder that transfers: `teacher` (the paper's) or `student`.
+    pub evaluate: Branch,
     /// Momentum m of the centre, c ← m c + (1 − m) mean(g_t) (paper: 0.9).
     pub center_momentum: f64,
     /// Teacher momentum at the first step (paper: 0.996).
@@ -64,12 +78,23 @@ pub struct DinoConfig {
     pub tau_end: f64,
 }
 
+/// Which of DINO's two networks transfers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Branch {
+    /// The teacher (the moving average), as the paper evaluates.
+    Teacher,
+    /// The student (the network the gradient trains).
+    Student,
+}
+
 impl Default for DinoConfig {
     fn default() -> Self {
+        let scales = |view: ViewConfig, crop_scale| ViewConfig { crop_scale, ..view };
         DinoConfig {
-            global1: ViewConfig::dino_global1(0),
-            global2: ViewConfig::dino_global2(0),
-            local: ViewConfig::dino_local(0),
+            global1: scales(ViewConfig::dino_global1(0), (0.14, 1.0)),
+            global2: scales(ViewConfig::dino_global2(0), (0.14, 1.0)),
+            local: scales(ViewConfig::dino_local(0), (0.05, 0.14)),
             local_crops: 8,
             head: MlpConfig {
                 batch_norm: false,
@@ -79,6 +104,9 @@ impl Default for DinoConfig {
             out_dim: 65536,
             student_temp: 0.1,
             teacher_temp: 0.04,
+            warmup_teacher_temp: 0.04,
+            warmup_teacher_temp_epochs: 0.0,
+            evaluate: Branch::Teacher,
             center_momentum: 0.9,
             tau_base: 0.996,
             tau_end: 1.0,
@@ -90,6 +118,23 @@ impl Default for DinoConfig {
 pub struct Dino {
     config: DinoConfig,
     views: Sampler,
+    /// Optimiser steps per epoch, for the warm-up given in epochs.
+    steps_per_epoch: u64,
+}
+
+impl Dino {
+    /// The teacher temperature of optimiser step `progress` (1-based): linear from
+    /// `warmup_teacher_temp` at the first step to `teacher_temp` after
+    /// `warmup_teacher_temp_epochs` epochs, constant after.
+    pub fn teacher_temp(&self, progress: Progress) -> f64 {
+        let c = &self.config;
+        let warmup = c.warmup_teacher_temp_epochs * self.steps_per_epoch as f64;
+        if warmup <= 0.0 {
+            return c.teacher_temp;
+        }
+        let t = (progress.step.saturating_sub(1) as f64 / warmup).min(1.0);
+        c.warmup_teacher_temp + t * (c.teacher_temp - c.warmup_teacher_temp)
+    }
 }
 
 /// DINO's projection head: an MLP to an ℓ2-normalised bottleneck, then a weight-normalised
@@ -197,8 +242,12 @@ impl Method for Dino {
         config.head.validate("head")?;
         anyhow::ensure!(config.out_dim > 0, "method.out_dim must be positive");
         anyhow::ensure!(
-            config.student_temp > 0.0 && config.teacher_temp > 0.0,
-            "method.student_temp and method.teacher_temp must be positive"
+            config.student_temp > 0.0 && config.teacher_temp > 0.0 && config.warmup_teacher_temp > 0.0,
+            "method.student_temp, teacher_temp and warmup_teacher_temp must be positive"
+        );
+        anyhow::ensure!(
+            config.warmup_teacher_temp_epochs >= 0.0,
+            "method.warmup_teacher_temp_epochs must not be negative"
         );
         anyhow::ensure!(
             (0.0..=1.0).contains(&config.center_momentum)
@@ -211,7 +260,11 @@ impl Method for Dino {
             .chain(std::iter::repeat_n(&config.local, config.local_crops))
             .cloned();
         let views = Sampler::new(crops, &context.input);
-        Ok(Dino { config, views })
+        Ok(Dino {
+            config,
+            views,
+            steps_per_epoch: context.run.steps_per_epoch,
+        })
     }
 
     fn config(&self) -> &DinoConfig {
@@ -244,7 +297,13 @@ impl Method for Dino {
         self.views.sample(&image, rng)
     }
 
-    fn step(&self, net: &Network<DinoHead>, batch: &[Views], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<DinoHead>,
+        batch: &[Views],
+        device: &Device,
+        progress: Progress,
+    ) -> StepOutput {
         let head = &net.head;
         let crops = batch.first().map_or(0, Views::len);
         let student = views::forward(batch, 0..crops, device, |x| {
@@ -256,12 +315,13 @@ impl Method for Dino {
         });
         let c = &self.config;
         let center = head.center.value_sync();
+        let teacher_temp = self.teacher_temp(progress);
         let (loss, entropy) = dino_loss(
             &student,
             &teacher,
             center.clone(),
             c.student_temp,
-            c.teacher_temp,
+            teacher_temp,
         );
         let batch_center = Tensor::cat(teacher, 0).mean_dim(0);
         let m = c.center_momentum;
@@ -270,8 +330,21 @@ impl Method for Dino {
         let embedding = student[0].clone().detach();
         StepOutput {
             loss,
-            metrics: vec![("teacher_entropy", entropy.detach())],
+            metrics: vec![
+                ("teacher_entropy", entropy.detach()),
+                ("teacher_temp", Tensor::from_floats([teacher_temp as f32], device)),
+            ],
             embedding: Some(embedding),
+        }
+    }
+
+    fn transfer_encoder<'a>(
+        &self,
+        net: &'a Network<DinoHead>,
+    ) -> Option<(&'static str, &'a Encoder)> {
+        match self.config.evaluate {
+            Branch::Teacher => Some(("teacher", &net.head.teacher.encoder)),
+            Branch::Student => None,
         }
     }
 
@@ -289,6 +362,40 @@ impl Method for Dino {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// τ_t rises linearly over the warm-up's steps (2 epochs of 10 steps: 0.04 at step 1,
+    /// 0.055 at step 11, 0.07 from step 21 on); without a warm-up it is `teacher_temp`.
+    #[test]
+    fn the_teacher_temperature_warms_up_per_step() {
+        let source = std::sync::Arc::new(pretext_data::source::InMemory::new(vec![], vec![]));
+        let mut context = super::super::test_context(source, 0.5, 0.25);
+        context.run.steps_per_epoch = 10;
+        let config = DinoConfig {
+            teacher_temp: 0.07,
+            warmup_teacher_temp_epochs: 2.0,
+            ..DinoConfig::default()
+        };
+        let dino = Dino::new(config.clone(), &context).unwrap();
+        let at = |step| {
+            dino.teacher_temp(Progress {
+                step,
+                total_steps: 100,
+            })
+        };
+        for (step, want) in [(1, 0.04), (11, 0.055), (21, 0.07), (90, 0.07)] {
+            assert!((at(step) - want).abs() < 1e-12, "step {step}: {}", at(step));
+        }
+        let constant = DinoConfig {
+            warmup_teacher_temp_epochs: 0.0,
+            ..config
+        };
+        let dino = Dino::new(constant, &context).unwrap();
+        let first = Progress {
+            step: 1,
+            total_steps: 100,
+        };
+        assert_eq!(dino.teacher_temp(first), 0.07);
+    }
 
     /// One global crop pair and one local crop, K = 2, zero centre, τ_t = τ_s = 1.
     /// Teacher logits [0, ln 3] → P_t = [1/4, 3/4] for both global crops.

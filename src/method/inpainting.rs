@@ -8,7 +8,7 @@
 //! adversarial loss from a small discriminator sharpens the result, weighted 0.999 / 0.001
 //! as in the paper.
 
-use super::{Method, MethodContext, Network, StepOutput, stack_images};
+use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
@@ -192,6 +192,7 @@ impl Method for Inpainting {
         net: &Network<InpaintHead>,
         batch: &[MaskedImage],
         device: &Device,
+        _progress: Progress,
     ) -> StepOutput {
         let [c, h, w] = batch.first().map_or([0; 3], |s| s.shape);
         let painted = self.paint(net, batch, device);

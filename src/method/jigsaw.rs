@@ -10,7 +10,7 @@
 //! classifier — predicts which permutation it sees.
 
 use super::{
-    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
+    Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
 use crate::encoder::{Encoder, EncoderConfig};
@@ -193,7 +193,13 @@ impl Method for Jigsaw {
         })
     }
 
-    fn step(&self, net: &Network<JigsawHead>, batch: &[Puzzle], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<JigsawHead>,
+        batch: &[Puzzle],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let logits = self.logits(net, batch, device);
         let labels = label_tensor(batch.iter().map(|p| p.permutation), device);
         StepOutput {

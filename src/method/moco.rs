@@ -10,7 +10,11 @@
 //! L_q = −log  exp(q·k₊/T) / (exp(q·k₊/T) + Σ_{k₋ ∈ queue} exp(q·k₋/T))
 //! ```
 //!
-//! After each step the batch's keys enter the queue and the oldest leave it.
+//! After each step the batch's keys enter the queue and the oldest leave it. The queue starts
+//! as random unit vectors; `queue_real`, logged at every step, is the share of it that holds
+//! real keys. A queue larger than the keys a run produces (steps × batch, twice that with the
+//! symmetric loss) is never filled, and one as large as the dataset holds several keys of the
+//! same image: both get a warning when the run starts.
 
 use super::embedding::l2_normalize;
 use super::views::{self, Sampler, Views};
@@ -91,6 +95,8 @@ pub struct MocoHead {
     pub key: Target<Mlp>,
     /// `[queue_size, D]` unit-norm keys of earlier batches, newest first.
     pub queue: RunningState<Tensor<2>>,
+    /// `[1]`: how many rows of the queue hold real keys (the rest are the random start).
+    pub filled: RunningState<Tensor<1>>,
 }
 
 impl TargetHead for MocoHead {
@@ -156,6 +162,23 @@ impl Method for Moco {
             (0.0..=1.0).contains(&config.tau_base) && (0.0..=1.0).contains(&config.tau_end),
             "method.tau_base and method.tau_end must be in [0, 1]"
         );
+        let keys = context.run.images() * if config.symmetric { 2 } else { 1 };
+        let size = config.queue_size as u64;
+        if keys > 0 && size > keys {
+            tracing::warn!(
+                "method.queue_size ({size}) is more than the {keys} keys this run produces: at \
+                 the end {:.0} % of the negatives are still the random initial queue; a queue \
+                 of at most half the keys is full by mid-run",
+                100.0 * (size - keys) as f64 / size as f64
+            );
+        }
+        let images = context.source.len() as u64;
+        if images > 0 && size >= images {
+            tracing::warn!(
+                "method.queue_size ({size}) is at least the dataset's {images} images: the \
+                 queue holds older keys of the very images it contrasts against"
+            );
+        }
         Ok(Moco { config, views })
     }
 
@@ -175,6 +198,7 @@ impl Method for Moco {
             key: Target::copy_of(online, &projector),
             projector,
             queue: RunningState::new(l2_normalize(queue)),
+            filled: RunningState::new(Tensor::zeros([1], device)),
         }
     }
 
@@ -187,7 +211,13 @@ impl Method for Moco {
         self.views.sample(&image, rng)
     }
 
-    fn step(&self, net: &Network<MocoHead>, batch: &[Views], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<MocoHead>,
+        batch: &[Views],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let head = &net.head;
         let online = |x| head.projector.forward(net.encoder.forward(x));
         // Query view 1 against key view 2; the symmetric loss adds the swapped pair.
@@ -208,13 +238,20 @@ impl Method for Moco {
             acc = (acc + a2).mul_scalar(0.5);
             new_keys.push(k[0].clone());
         }
+        let pushed: usize = new_keys.iter().map(|k| k.dims()[0]).sum();
         new_keys.push(queue);
         let size = self.config.queue_size;
         let updated = Tensor::cat(new_keys, 0).narrow(0, 0, size);
         head.queue.update(updated.detach());
+        let filled = head.filled.value_sync();
+        head.filled
+            .update(filled.clone().add_scalar(pushed as f64).clamp_max(size as f64));
         StepOutput {
             loss,
-            metrics: vec![("contrast_acc", acc)],
+            metrics: vec![
+                ("contrast_acc", acc),
+                ("queue_real", filled.div_scalar(size as f64)),
+            ],
             embedding: Some(q[0].clone().detach()),
         }
     }

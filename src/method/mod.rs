@@ -63,6 +63,27 @@ pub struct MethodContext {
     /// The training images, for methods that need statistics of the data (e.g. the colour
     /// distribution for colorization's class rebalancing).
     pub source: std::sync::Arc<dyn pretext_data::ImageSource>,
+    /// How long the run is, for methods whose state or schedules depend on it (MoCo's
+    /// queue, DINO's teacher-temperature warm-up).
+    pub run: RunLength,
+}
+
+/// The length of a run, in optimiser steps and images (zeros when unknown, as in tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLength {
+    /// Optimiser steps this run trains (`train.max_steps`, or every epoch's).
+    pub steps: u64,
+    /// Optimiser steps per epoch.
+    pub steps_per_epoch: u64,
+    /// Images per optimiser step (batch size × accumulated batches).
+    pub images_per_step: u64,
+}
+
+impl RunLength {
+    /// Images the run trains on, from its first step to its last.
+    pub fn images(&self) -> u64 {
+        self.steps * self.images_per_step
+    }
 }
 
 /// Where training stands, for schedules inside methods (e.g. BYOL's EMA rate).
@@ -148,13 +169,27 @@ pub trait Method: Sized + Send + Sync + 'static {
         self.sample(image, label, rng)
     }
 
-    /// Forward pass and loss on a batch of examples.
+    /// Forward pass and loss on a batch of examples, for the optimiser step `progress`
+    /// (counting this one), which the method's per-step schedules read (DINO's teacher
+    /// temperature).
     fn step(
         &self,
         net: &Network<Self::Head>,
         batch: &[Self::Sample],
         device: &Device,
+        progress: Progress,
     ) -> StepOutput;
+
+    /// The encoder that transfers, when it is not the online one: its name and the module
+    /// (DINO's teacher, which its paper evaluates). The checkpoint keeps it beside the
+    /// online encoder, and evaluations, `export` and `train.init_encoder` read it. Default:
+    /// `None`, the online encoder.
+    fn transfer_encoder<'a>(
+        &self,
+        _net: &'a Network<Self::Head>,
+    ) -> Option<(&'static str, &'a Encoder)> {
+        None
+    }
 
     /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
     fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {
@@ -264,6 +299,7 @@ pub(crate) fn test_context(
             std: vec![std],
         },
         source,
+        run: RunLength::default(),
     }
 }
 

@@ -10,7 +10,7 @@
 //! three colour channels; some patches are pixelated (§3.1).
 
 use super::{
-    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
+    Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
 use crate::encoder::{Encoder, EncoderConfig};
@@ -162,7 +162,13 @@ impl Method for RelativePatch {
         })
     }
 
-    fn step(&self, net: &Network<Mlp>, batch: &[PatchPairSample], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<Mlp>,
+        batch: &[PatchPairSample],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let logits = self.logits(net, batch, device);
         let labels = label_tensor(batch.iter().map(|s| s.label), device);
         StepOutput {

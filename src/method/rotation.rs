@@ -7,7 +7,7 @@
 //! one rotation per image.
 
 use super::{
-    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
+    Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
 use crate::encoder::{Encoder, EncoderConfig};
@@ -87,7 +87,13 @@ impl Method for Rotation {
         Ok(RotationSample { rotations, shape })
     }
 
-    fn step(&self, net: &Network<Mlp>, batch: &[RotationSample], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<Mlp>,
+        batch: &[RotationSample],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let logits = self.logits(net, batch, device);
         let labels = label_tensor(batch.iter().flat_map(|_| 0..4), device);
         StepOutput {

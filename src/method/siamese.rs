@@ -4,7 +4,7 @@
 //! is its options plus a [`PairLoss`].
 
 use super::views::{self, Sampler, Views};
-use super::{Method, MethodContext, Network, StepOutput};
+use super::{Method, MethodContext, Network, Progress, StepOutput};
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
 use burn::prelude::*;
@@ -82,7 +82,13 @@ impl<L: PairLoss> Method for Siamese<L> {
         self.views.sample(&image, rng)
     }
 
-    fn step(&self, net: &Network<Mlp>, batch: &[Views], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<Mlp>,
+        batch: &[Views],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let z = views::forward(batch, 0..2, device, |x| self.project(net, x));
         let (loss, metrics) = self.loss.loss(z[0].clone(), z[1].clone());
         StepOutput {

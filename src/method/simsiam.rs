@@ -7,7 +7,7 @@
 
 use super::embedding::row_cosine;
 use super::views::{self, Sampler, Views};
-use super::{Method, MethodContext, Network, StepOutput};
+use super::{Method, MethodContext, Network, Progress, StepOutput};
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::head::{Mlp, MlpConfig};
 use burn::prelude::*;
@@ -27,7 +27,8 @@ pub struct SimsiamConfig {
     pub view1: ViewConfig,
     /// Second view's augmentations.
     pub view2: ViewConfig,
-    /// Projector f's MLP (paper, CIFAR: 2048 hidden, 2048 out, batch norm on the output).
+    /// Projector f's MLP (paper, CIFAR: 2048 hidden, 2048 out, batch norm on the output,
+    /// without learnable scale and shift as in the reference code).
     pub projector: MlpConfig,
     /// Predictor h (paper: 512 hidden, 2048 out, no batch norm on the output).
     pub predictor: MlpConfig,
@@ -40,6 +41,7 @@ impl Default for SimsiamConfig {
             view2: ViewConfig::moco_v2(0),
             projector: MlpConfig {
                 out_batch_norm: true,
+                out_affine: false,
                 ..MlpConfig::new(&[2048], 2048)
             },
             predictor: MlpConfig::new(&[512], 2048),
@@ -106,7 +108,13 @@ impl Method for Simsiam {
         self.views.sample(&image, rng)
     }
 
-    fn step(&self, net: &Network<SimsiamHead>, batch: &[Views], device: &Device) -> StepOutput {
+    fn step(
+        &self,
+        net: &Network<SimsiamHead>,
+        batch: &[Views],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
         let head = &net.head;
         let z = views::forward(batch, 0..2, device, |x| {
             head.projector.forward(net.encoder.forward(x))

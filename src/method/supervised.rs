@@ -10,7 +10,7 @@
 //! of the labels.
 
 use super::{
-    Method, MethodContext, Network, StepOutput, accuracy, cross_entropy, display, label_tensor,
+    Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy, display, label_tensor,
     predictions, stack_images,
 };
 use crate::encoder::{Encoder, EncoderConfig};
@@ -186,6 +186,7 @@ impl Method for Supervised {
         net: &Network<Classifier>,
         batch: &[LabeledImage],
         device: &Device,
+        _progress: Progress,
     ) -> StepOutput {
         let logits = logits(net, batch, device);
         let labels = label_tensor(batch.iter().map(|s| s.label as usize), device);

@@ -4,8 +4,8 @@
 use super::resolve::{Resolved, resolve};
 use crate::config::RunConfig;
 use crate::kernels::profile;
-use crate::method::Method;
 use crate::method::MethodJob;
+use crate::method::{Method, Progress};
 use anyhow::{Context, Result};
 use pretext_data::ImageSource;
 use std::sync::Arc;
@@ -108,7 +108,11 @@ fn compute<M: Method>(r: &Resolved<M>, steps: u64) -> Result<Throughput> {
             started = Instant::now();
             profile::reset();
         }
-        let (loss, _) = replicas.forward_backward(r.method.as_ref(), &samples, 1)?;
+        let progress = Progress {
+            step: step + 1,
+            total_steps: total,
+        };
+        let (loss, _) = replicas.forward_backward(r.method.as_ref(), &samples, 1, progress)?;
         r.update(&mut replicas, r.config.optim.lr, step + 1, total);
         losses.push(loss);
     }

@@ -23,7 +23,7 @@ pub mod task;
 use crate::checkpoint::{Checkpoint, Header};
 use crate::config::RunConfig;
 use crate::method::MethodJob;
-use crate::method::{Method, StepOutput};
+use crate::method::{Method, Progress, StepOutput};
 use anyhow::{Context, Result, bail};
 pub use measure::{Measure, Throughput, measure};
 use pretext_data::ImageSource;
@@ -138,8 +138,10 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
                 input: r.input.clone(),
                 step,
                 config: r.text.clone(),
+                transfer: None,
             };
-            Checkpoint::of(header, net, replicas.optimizer())?.save_in(out)?;
+            let transfer = r.method.transfer_encoder(net);
+            Checkpoint::of(header, net, replicas.optimizer(), transfer)?.save_in(out)?;
             last_checkpoint = Instant::now();
             if due.scheduled {
                 let method = r.method.as_ref();
@@ -176,7 +178,12 @@ fn accumulated_step<M: Method>(
             .context("the data loader stopped before the last step")??;
         reporter.add_wait(waiting.elapsed());
         let samples = batch.samples.into_iter().collect::<Result<Vec<_>>>()?;
-        let (value, output) = replicas.forward_backward(r.method.as_ref(), &samples, parts)?;
+        let progress = Progress {
+            step: step + 1,
+            total_steps: plan.total,
+        };
+        let (value, output) =
+            replicas.forward_backward(r.method.as_ref(), &samples, parts, progress)?;
         if !value.is_finite() {
             bail!(
                 "loss became {value} at step {step}; the last checkpoint in {} is intact (try a lower optim.lr)",

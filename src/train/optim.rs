@@ -7,7 +7,8 @@ use burn::module::{ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::{Momentum, MomentumConfig, MomentumState};
 use burn::optim::{
-    AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, Optimizer, SgdConfig,
+    AdamWConfig, AdamWState, GradientsAccumulator, GradientsParams, ModuleOptimizer, Optimizer,
+    SgdConfig,
 };
 use burn::prelude::*;
 use burn::tensor::Gradients;
@@ -15,8 +16,8 @@ use burn::tensor::Gradients;
 /// Builds the optimiser `config` describes.
 ///
 /// SGD follows `torch.optim.SGD`: momentum without dampening (burn's default dampening is
-/// 0.1, PyTorch's 0), optional Nesterov, weight decay added to the gradient. AdamW follows
-/// `torch.optim.AdamW` (decoupled decay). LARS is [`Lars`].
+/// 0.1, PyTorch's 0), optional Nesterov, weight decay added to the gradient. AdamW is
+/// [`AdamW`], LARS [`Lars`].
 pub fn build(config: &OptimConfig) -> ModuleOptimizer {
     match config.name {
         OptimizerKind::Lars => ModuleOptimizer::from(Lars {
@@ -27,6 +28,7 @@ pub fn build(config: &OptimConfig) -> ModuleOptimizer {
             }),
             weight_decay: config.weight_decay,
             trust_coefficient: config.trust_coefficient,
+            clip_lr: config.clip_lr,
         }),
         OptimizerKind::Sgd => {
             let momentum = (config.momentum > 0.0).then_some(MomentumConfig {
@@ -42,12 +44,49 @@ pub fn build(config: &OptimConfig) -> ModuleOptimizer {
                 .with_weight_decay(decay)
                 .init()
         }
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(config.beta1 as f32)
-            .with_beta_2(config.beta2 as f32)
-            .with_epsilon(config.eps as f32)
-            .with_weight_decay(config.weight_decay as f32)
-            .init(),
+        OptimizerKind::Adamw => {
+            let adamw = AdamWConfig::new()
+                .with_beta_1(config.beta1 as f32)
+                .with_beta_2(config.beta2 as f32)
+                .with_epsilon(config.eps as f32);
+            ModuleOptimizer::from(AdamW {
+                decayed: adamw
+                    .clone()
+                    .with_weight_decay(config.weight_decay as f32)
+                    .build(),
+                plain: adamw.with_weight_decay(0.0).build(),
+            })
+        }
+    }
+}
+
+/// `torch.optim.AdamW` (Loshchilov & Hutter 2019, decoupled decay `w ← w − lr·λ·w`) whose
+/// weight decay spares biases and normalisation parameters (the one-dimensional tensors), as
+/// DINO's and MAE's reference code and timm group them.
+#[derive(Clone)]
+pub struct AdamW {
+    decayed: burn::optim::AdamW,
+    plain: burn::optim::AdamW,
+}
+
+impl Optimizer for AdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamWState<D>>,
+    ) -> (Tensor<D>, Option<AdamWState<D>>) {
+        match D > 1 {
+            true => self.decayed.step(lr, tensor, grad, state),
+            false => self.plain.step(lr, tensor, grad, state),
+        }
+    }
+
+    fn to_device<const D: usize>(state: AdamWState<D>, device: &Device) -> AdamWState<D> {
+        burn::optim::AdamW::to_device(state, device)
     }
 }
 
@@ -62,6 +101,10 @@ pub fn build(config: &OptimConfig) -> ModuleOptimizer {
 /// v ← μ v + g;   w ← w − lr · v   (momentum, as PyTorch's SGD)
 /// ```
 ///
+/// With `clip_lr` (solo-learn's `clip_lr`, from PyTorch Lightning Bolts' LARS) the ratio
+/// becomes `min(η ‖w‖ / ‖g‖ / lr, 1)`: the layer's step is `min(η ‖w‖ / ‖g‖, lr) · g`, the
+/// trust ratio capped at the learning rate instead of multiplied by it.
+///
 /// Biases and batch-norm parameters (the one-dimensional tensors, the rule solo-learn and
 /// lightly apply) are excluded from both the trust ratio and the weight decay: they take
 /// plain SGD with momentum.
@@ -70,6 +113,7 @@ pub struct Lars {
     momentum: Momentum,
     weight_decay: f64,
     trust_coefficient: f64,
+    clip_lr: bool,
 }
 
 impl Optimizer for Lars {
@@ -90,8 +134,11 @@ impl Optimizer for Lars {
                 .clone()
                 .equal_elem(0.0)
                 .bool_or(g_norm.clone().equal_elem(0.0));
-            let ratio = (w_norm.mul_scalar(self.trust_coefficient) / g_norm.clamp_min(1e-30))
-                .mask_fill(degenerate, 1.0);
+            let mut ratio = w_norm.mul_scalar(self.trust_coefficient) / g_norm.clamp_min(1e-30);
+            if self.clip_lr && lr > 0.0 {
+                ratio = ratio.div_scalar(lr).clamp_max(1.0);
+            }
+            let ratio = ratio.mask_fill(degenerate, 1.0);
             g * ratio.reshape([1; D])
         } else {
             grad
@@ -253,6 +300,64 @@ mod tests {
             "{w:?}"
         );
         assert!((b + 1.45).abs() < 1e-6, "{b}");
+    }
+
+    /// AdamW's decoupled decay shrinks the matrix and spares the bias: with zero gradients
+    /// (Adam's step is then 0) one step at lr 0.1, λ 0.5 multiplies w by 1 − 0.05 and leaves
+    /// b where it was.
+    #[test]
+    fn adamw_decays_matrices_and_spares_one_dimensional_tensors() {
+        let device = Device::flex().autodiff();
+        let mut model = Matrix {
+            w: Param::from_tensor(Tensor::from_floats([[3.0, 4.0]], &device)),
+            b: Param::from_tensor(Tensor::from_floats([2.0], &device)),
+        };
+        let config = OptimConfig {
+            name: OptimizerKind::Adamw,
+            weight_decay: 0.5,
+            ..OptimConfig::default()
+        };
+        let loss = (model.w.val().sum() + model.b.val().sum()).mul_scalar(0.0);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = build(&config).step(0.1, model, grads);
+        let w: Vec<f32> = model.w.val().into_data().try_into_vec().unwrap();
+        let b: f32 = model.b.val().into_scalar();
+        assert!(
+            (w[0] - 2.85).abs() < 1e-6 && (w[1] - 3.8).abs() < 1e-6,
+            "{w:?}"
+        );
+        assert_eq!(b, 2.0);
+    }
+
+    /// One clipped LARS step from w₀ = [[3, 4]] (as above: λ 0.5, η 0.1, ratio 1/15, no
+    /// momentum yet): at lr 0.5 the ratio over lr is 2/15 < 1, so the step is ratio · g =
+    /// 0.1 w₀ and w₁ = [[2.7, 3.6]]; at lr 0.05 it is 4/3, clipped to 1, so the step is
+    /// lr · g = 0.05 · 1.5 w₀ and w₁ = [[2.775, 3.7]].
+    #[test]
+    fn clipped_lars_caps_the_trust_ratio_at_the_learning_rate() {
+        let device = Device::flex().autodiff();
+        for (lr, expected) in [(0.5, [2.7, 3.6]), (0.05, [2.775, 3.7])] {
+            let mut model = Matrix {
+                w: Param::from_tensor(Tensor::from_floats([[3.0, 4.0]], &device)),
+                b: Param::from_tensor(Tensor::from_floats([0.0], &device)),
+            };
+            let config = OptimConfig {
+                name: OptimizerKind::Lars,
+                momentum: 0.9,
+                weight_decay: 0.5,
+                trust_coefficient: 0.1,
+                clip_lr: true,
+                ..OptimConfig::default()
+            };
+            let loss = model.w.val().powi_scalar(2).sum().mul_scalar(0.5) + model.b.val().sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = build(&config).step(lr, model, grads);
+            let w: Vec<f32> = model.w.val().into_data().try_into_vec().unwrap();
+            assert!(
+                (w[0] - expected[0]).abs() < 1e-5 && (w[1] - expected[1]).abs() < 1e-5,
+                "lr {lr}: {w:?}"
+            );
+        }
     }
 
     /// With `encoder_lr_scale` 0 the encoder stays where it was while the head moves; with

@@ -154,6 +154,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
         method: &M,
         samples: &[M::Sample],
         parts: u64,
+        progress: Progress,
     ) -> Result<(f64, StepOutput)> {
         let n = self.replicas.len();
         ensure!(
@@ -165,7 +166,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
         let divisor = (parts * n as u64) as f64;
         let slices = samples.chunks(samples.len() / n).collect();
         let outputs = self.each(slices, |mut replica, slice| {
-            let output = method.step(&replica.net, slice, &replica.device);
+            let output = method.step(&replica.net, slice, &replica.device, progress);
             let value = f64::from(output.loss.clone().into_scalar::<f32>());
             let scaled = output.loss.clone().div_scalar(divisor);
             replica

@@ -7,7 +7,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::RunConfig;
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
-use crate::method::{Method, MethodContext, Network, Progress};
+use crate::method::{Method, MethodContext, Network, Progress, RunLength};
 use anyhow::{Result, ensure};
 use burn::prelude::*;
 use pretext_data::ImageSource;
@@ -63,10 +63,22 @@ pub(super) fn resolve<M: Method>(
         .encoder
         .clone()
         .resolved(encoder_channels, image_size);
+    let batch = config.train.batch_size;
+    let per_epoch = loader::steps_per_epoch(source.len(), batch, true) as u64;
+    // An impossible plan (no whole batch) is reported once the run starts.
+    let run = super::schedule::Plan::new(&config, per_epoch).map_or_else(
+        |_| RunLength::default(),
+        |plan| RunLength {
+            steps: plan.end,
+            steps_per_epoch: per_epoch / plan.accumulate,
+            images_per_step: plan.accumulate * batch as u64,
+        },
+    );
     let context = MethodContext {
         encoder: encoder.clone(),
         input: data_input.clone(),
         source: Arc::clone(&source),
+        run,
     };
     let method = Arc::new(M::new(method_config, &context)?);
     apply_precision(&config.train);

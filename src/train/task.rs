@@ -4,8 +4,8 @@
 use super::resolve::resolve;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::RunConfig;
-use crate::method::Method;
 use crate::method::MethodJob;
+use crate::method::{Method, Progress};
 use anyhow::{Context, Result, ensure};
 use burn::module::Module;
 use pretext_data::ImageSource;
@@ -132,7 +132,13 @@ impl MethodJob for TaskEval {
         let mut count = 0usize;
         for batch in batches {
             let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
-            let output = r.method.step(&net, &samples, &device);
+            // The task as the checkpoint's network left it: its last step's schedules.
+            let step = self.saved.header.step.max(1);
+            let progress = Progress {
+                step,
+                total_steps: step,
+            };
+            let output = r.method.step(&net, &samples, &device, progress);
             let n = samples.len() as f64;
             let values = std::iter::once(("loss", output.loss))
                 .chain(output.metrics)
