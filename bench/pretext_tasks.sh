@@ -8,6 +8,9 @@
 # mate-backgrounds and plasma-workspace-wallpapers) and is scored the same way: its encoder
 # takes lightness (64 px), and Fashion-MNIST's gray images are converted to it.
 #
+# A run in OUT that already reached STEPS is reused (and its cached features), so the script
+# can be stopped and run again, or run seed by seed.
+#
 #   bench/pretext_tasks.sh               # STEPS per method (default 300, batch 128), SEEDS "0 1 2"
 #   METHODS="jigsaw inpainting" SEEDS=0 bench/pretext_tasks.sh
 source "$(dirname "$0")/common.sh"
@@ -48,15 +51,19 @@ for m in $METHODS; do
   trained=(); random=()
   for seed in $SEEDS; do
     run="$OUT/$m-s$seed"
-    rm -rf "$run"
-    case $m in
-      colorization)
-        "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
-          --batch-size 64 --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
-      *)
-        "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
-          --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
-    esac
+    if [ "$(last_metric "$run/metrics.jsonl" step 2>/dev/null)" = "$STEPS" ] && [ -f "$run/checkpoint.ckpt" ]; then
+      echo "reusing $run" >&2
+    else
+      rm -rf "$run"
+      case $m in
+        colorization)
+          "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
+            --batch-size 64 --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
+        *)
+          "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
+            --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
+      esac
+    fi
     trained+=("$(scores --checkpoint "$run" --data "$D")")
     random+=("$(scores --random-init --like "$run" --seed "$seed" --data "$D" --cache-dir "$OUT/random")")
   done

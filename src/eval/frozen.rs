@@ -172,15 +172,10 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
         cache: cache_dir,
         run,
     } = encoder(setup, train_images.as_ref(), &device)?;
-    let (encoder, bn) = match setup.precise_bn {
-        0 => (encoder, String::new()),
-        n => {
-            tracing::info!("re-estimating batch-norm statistics on {n} training images");
-            let images = train_images.as_ref();
-            let batch = setup.batch_size;
-            let encoder = precise_bn::reestimate(&encoder, &input, images, n, batch, &device)?;
-            (encoder, format!("-pbn{n}x{batch}"))
-        }
+    let batch = setup.batch_size;
+    let bn = match setup.precise_bn {
+        0 => String::new(),
+        n => format!("-pbn{n}x{batch}"),
     };
     let cache = |split: &str| {
         let subset = match (split, setup.limit) {
@@ -195,10 +190,22 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
             ))
         })
     };
-    let get = |source: &dyn ImageSource, split: &str| {
+    // Re-estimated once, and only when a split's features are not cached yet.
+    let mut reestimated: Option<Encoder> = None;
+    let mut get = |source: &dyn ImageSource, split: &str| {
         features::extract_cached(cache(split).as_deref(), || {
+            let encoder = match (setup.precise_bn, &mut reestimated) {
+                (0, _) => &encoder,
+                (_, Some(done)) => &*done,
+                (n, slot) => {
+                    tracing::info!("re-estimating batch-norm statistics on {n} training images");
+                    let images = train_images.as_ref();
+                    let fresh = precise_bn::reestimate(&encoder, &input, images, n, batch, &device)?;
+                    &*slot.insert(fresh)
+                }
+            };
             tracing::info!("computing {split} features of {}", source.origin());
-            features::extract(&encoder, &input, source, &device, setup.batch_size)
+            features::extract(encoder, &input, source, &device, batch)
         })
     };
     let mut train = get(train_images.as_ref(), "train")?;

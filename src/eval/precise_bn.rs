@@ -51,7 +51,10 @@ pub fn reestimate(
         "precise batch norm needs at least one image and a batch size above 0"
     );
     let training = device.clone().without_autodiff().autodiff();
-    let mut net = encoder.valid().to_device(&training).train();
+    // Training mode for the batch norms, but nothing tracked: without `no_grad` every
+    // batch's activations stayed in the autodiff graph, waiting for a backward pass that
+    // never comes (24 GB after a few dozen batches of 64-px images).
+    let mut net = encoder.valid().to_device(&training).train().no_grad();
     let momenta: Vec<f64> = net.batch_norms_mut().iter().map(|bn| bn.momentum).collect();
     let mut chosen = pretext_data::loader::epoch_order(source.len(), SEED, 0, true);
     chosen.truncate(images);
