@@ -38,12 +38,6 @@ scores() {
   echo "$(score linear "$@") $(score linear "$@" --precise-bn "$PRECISE_BN")" \
     "$(score knn "$@") $(score knn "$@" --precise-bn "$PRECISE_BN")"
 }
-columns() { # "a b c d" lines → four mean ± sd cells
-  python3 -c 'import statistics,sys
-rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-cell = lambda v: "%.2f ± %.2f" % (statistics.mean(v), statistics.stdev(v)) if len(v) > 1 else "%.2f" % v[0]
-print(" | ".join(cell([r[i] for r in rows]) for i in range(4)))'
-}
 
 echo "| method | encoder | linear | linear, precise BN | kNN | kNN, precise BN | pretext task (held out, seed ${SEEDS%% *}) |"
 echo "|---|---|---|---|---|---|---|"
