@@ -6,7 +6,8 @@
 # randomly initialised encoder (`--random-init --like`: same network, same input). Cells are
 # mean ± sample sd over SEEDS. Colorization trains on colour photographs (Debian's
 # mate-backgrounds and plasma-workspace-wallpapers) and is scored the same way: its encoder
-# takes lightness (64 px), and Fashion-MNIST's gray images are converted to it.
+# takes lightness at the crops' 64 px (a folder's default would be 96), and Fashion-MNIST's
+# gray images are converted to it.
 #
 # A run in OUT that already reached STEPS is reused (and its cached features), so the script
 # can be stopped and run again, or run seed by seed.
@@ -52,7 +53,8 @@ for m in $METHODS; do
       case $m in
         colorization)
           "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
-            --batch-size 64 --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
+            --batch-size 64 --lr 0.05 --seed "$seed" --set data.image_size=64 --out "$run" \
+            --quiet >/dev/null ;;
         *)
           "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
             --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;

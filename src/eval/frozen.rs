@@ -200,7 +200,8 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
                 (n, slot) => {
                     tracing::info!("re-estimating batch-norm statistics on {n} training images");
                     let images = train_images.as_ref();
-                    let fresh = precise_bn::reestimate(&encoder, &input, images, n, batch, &device)?;
+                    let fresh =
+                        precise_bn::reestimate(&encoder, &input, images, n, batch, &device)?;
                     &*slot.insert(fresh)
                 }
             };
