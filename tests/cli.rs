@@ -22,12 +22,18 @@ fn data_arg(dir: &Path) -> String {
 
 /// One epoch of rotation with a quarter-width ConvNet on the IDX data in `data`, into `run`.
 fn pretrain_rotation(data: &Path, run: &Path) -> Output {
-    let out = pretext(&[
+    pretrain_rotation_with(data, run, &[])
+}
+
+/// [`pretrain_rotation`] with more arguments (`--set` overrides).
+fn pretrain_rotation_with(data: &Path, run: &Path, extra: &[&str]) -> Output {
+    let data = data_arg(data);
+    let mut args = vec![
         "pretrain",
         "--method",
         "rotation",
         "--data",
-        &data_arg(data),
+        &data,
         "--encoder",
         "convnet-small",
         "--epochs",
@@ -39,7 +45,9 @@ fn pretrain_rotation(data: &Path, run: &Path) -> Output {
         "--set",
         "encoder.width=0.25",
         "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = pretext(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     out
 }
@@ -173,25 +181,7 @@ fn precise_batch_norm_and_matched_random_baselines() {
     let data = dir.path().join("fmnist");
     common::write_idx_dataset(&data, 200, 100);
     let run = dir.path().join("run");
-    let out = pretext(&[
-        "pretrain",
-        "--method",
-        "rotation",
-        "--data",
-        &data_arg(&data),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--out",
-        run.to_str().unwrap(),
-        "--set",
-        "encoder.width=0.25",
-        "--set",
-        "data.image_size=20",
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    pretrain_rotation_with(&data, &run, &["--set", "data.image_size=20"]);
     let knn = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["eval", "knn", "--data"];
         let data = data_arg(&data);
