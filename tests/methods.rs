@@ -135,6 +135,61 @@ fn colorization_learns_with_both_losses() {
     assert_eq!(features.len(), 10);
 }
 
+/// Colorization's scores on its own training images (`eval task`: centre crops, inference
+/// mode), by name.
+fn colorization_scores(out: &Path) -> std::collections::HashMap<String, f64> {
+    train::task::eval_task(out, &[], pretext_data::Split::Train, 0)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// The whole chain end to end — Lab conversion, bins and their order, soft encoding,
+/// rebalancing, annealed mean: a dataset of one hue comes back in that hue, far closer than
+/// gray, and the L2 variant learns a constant colour almost exactly.
+#[test]
+fn colorization_gives_back_a_single_hue() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hue");
+    common::write_one_hue_folder(&data, 32, 32, 200.0, (0.4, 0.95));
+    let data = format!("folder:{}", data.display());
+    let constant = dir.path().join("constant");
+    common::write_one_hue_folder(&constant, 16, 32, 20.0, (0.8, 0.8));
+    let constant = format!("folder:{}", constant.display());
+    // A constant image leaves the batch norms nothing: only the output bias learns, so the
+    // L2 run gets the learning rate that moves it (≈ 0.35 = 40/110) within the budget.
+    for (data, loss, lr, out) in [
+        (&data, "classification", "0.003", "a"),
+        (&constant, "l2", "0.01", "c"),
+    ] {
+        let out = dir.path().join(out);
+        run(
+            data,
+            "colorization",
+            &out,
+            &[
+                "data.image_size=32",
+                "train.epochs=150",
+                "train.max_steps=150",
+                &format!("method.loss=\"{loss}\""),
+                &format!("optim.lr={lr}"),
+            ],
+        );
+        let s = colorization_scores(&out);
+        let (rmse, gray) = (s["ab_rmse"], s["gray_rmse"]);
+        assert!(gray > 25.0, "{loss}: the colours are saturated ({s:?})");
+        let bound = if out.ends_with("c") { 2.0 } else { 0.25 * gray };
+        assert!(
+            rmse < bound,
+            "{loss} on {data}: ab RMSE {rmse} against {bound} ({s:?})"
+        );
+        assert!(
+            s["auc"] > s["gray_auc"] && s["auc_rebal"] > s["gray_auc_rebal"],
+            "{s:?}"
+        );
+    }
+}
+
 #[test]
 fn colorization_refuses_gray_data() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,16 @@
 //!
 //! Transfer: the encoder takes one channel, L*/100 normalised with mean ½ and std ½; pretext
 //! converts any downstream image, gray or colour, to it ([`InputSpace::Lightness`]).
+//!
+//! Scores (every step, and on held-out images with `pretext eval task`, which crops the
+//! centre instead of a random view), each beside the answer "no colour" (a = b = 0) under
+//! the `gray_` prefix: `ab_rmse`, the root mean square of the distance in the ab plane
+//! between the decoded prediction and the truth; and Zhang et al.'s raw accuracy (§3.1,
+//! table 1): the share of pixels whose ab lies within a threshold of the truth, swept over
+//! thresholds 0–150 and integrated, `auc` = mean over pixels of max(0, 1 − d/150), and
+//! `auc_rebal`, the same with each pixel weighted by the inverse frequency of its true ab bin
+//! among the batch's pixels (the mean of the per-colour-class AuC), so that rare saturated
+//! colours count as much as the common desaturated ones.
 
 use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
@@ -89,10 +99,12 @@ pub struct Colorization {
 }
 
 /// One example: the normalised lightness, the ab target at the output resolution (planar a
-/// then b, divided by 110), and for the classification its soft labels and pixel weights.
+/// then b, divided by 110) with each pixel's nearest ab bin, and for the classification its
+/// soft labels and pixel weights.
 pub struct ColorSample {
     lightness: Vec<f32>,
     ab: Vec<f32>,
+    bins: Vec<u16>,
     soft: Vec<[(u16, f32); 5]>,
     pixel_weights: Vec<f32>,
     side: usize,
@@ -102,6 +114,9 @@ pub struct ColorSample {
 
 /// Scale of a*b* targets for the L2 loss (ab ∈ about [−110, 110]).
 const AB_SCALE: f32 = 110.0;
+
+/// The largest ab distance of Zhang et al.'s accuracy curve (§3.1: thresholds 0 to 150).
+const AUC_RANGE: f32 = 150.0;
 
 /// The decoder predicting ab (2 channels) or bin logits (Q channels).
 #[derive(Module, Debug)]
@@ -159,6 +174,116 @@ impl Colorization {
                     .reshape([n, h, w, 2])
                     .permute([0, 3, 1, 2])
             }
+        }
+    }
+}
+
+impl Colorization {
+    /// The colour scores of predicted ab (`[N, 2, h, w]`, Lab units) against the batch's
+    /// truth, and of the gray answer a = b = 0 (see the module docs).
+    fn scores(
+        &self,
+        predicted: Tensor<4>,
+        batch: &[ColorSample],
+        device: &Device,
+    ) -> Vec<(&'static str, Tensor<1>)> {
+        let [n, _, h, w] = predicted.dims();
+        let pixels = n * h * w;
+        let truth = stack_images(batch.iter().map(|s| s.ab.as_slice()), [2, h, w], device)
+            .mul_scalar(AB_SCALE);
+        let balance = class_balance(batch.iter().flat_map(|s| s.bins.iter().copied()));
+        let squared = (predicted - truth).powi_scalar(2).sum_dim(1).reshape([pixels]);
+        let accuracy = squared
+            .clone()
+            .sqrt()
+            .div_scalar(AUC_RANGE)
+            .neg()
+            .add_scalar(1.0)
+            .clamp_min(0.0);
+        let rebalanced = accuracy.clone()
+            * Tensor::<1>::from_data(TensorData::new(balance.clone(), [pixels]), device);
+        // Gray: the distance of each pixel's colour from the ab origin.
+        let gray: Vec<f32> = batch
+            .iter()
+            .flat_map(|s| {
+                let (a, b) = s.ab.split_at(s.ab.len() / 2);
+                a.iter().zip(b).map(|(a, b)| a.hypot(*b) * AB_SCALE)
+            })
+            .collect();
+        let gray_accuracy = |d: &f32| (1.0 - d / AUC_RANGE).max(0.0);
+        let scalar = |v: f32| Tensor::<1>::from_data(TensorData::new(vec![v], [1]), device);
+        let count = gray.len().max(1) as f32;
+        vec![
+            ("ab_rmse", squared.mean().sqrt().reshape([1])),
+            ("auc", accuracy.mean().reshape([1])),
+            ("auc_rebal", rebalanced.sum().reshape([1])),
+            (
+                "gray_rmse",
+                scalar((gray.iter().map(|d| d * d).sum::<f32>() / count).sqrt()),
+            ),
+            (
+                "gray_auc",
+                scalar(gray.iter().map(gray_accuracy).sum::<f32>() / count),
+            ),
+            (
+                "gray_auc_rebal",
+                scalar(
+                    gray.iter()
+                        .zip(&balance)
+                        .map(|(d, w)| gray_accuracy(d) * w)
+                        .sum(),
+                ),
+            ),
+        ]
+    }
+
+    /// The example of a colour view: its lightness in, its colours (and their classes) out.
+    fn example(&self, view: Image) -> ColorSample {
+        let side = view.height;
+        let lab = image_to_lab(&view);
+        let plane = side * side;
+        let lightness: Vec<f32> = lab.data[..plane]
+            .iter()
+            .map(|l| (l / 100.0 - 0.5) / 0.5)
+            .collect();
+        let small = if self.output == side {
+            lab
+        } else {
+            resize(&lab, self.output, self.output)
+        };
+        let out_plane = self.output * self.output;
+        let ab: Vec<f32> = small.data[out_plane..]
+            .iter()
+            .map(|v| v / AB_SCALE)
+            .collect();
+        let values: Vec<[f32; 2]> = (0..out_plane)
+            .map(|p| [small.data[out_plane + p], small.data[2 * out_plane + p]])
+            .collect();
+        let bins: Vec<u16> = values
+            .iter()
+            .map(|&v| self.bins.nearest(v) as u16)
+            .collect();
+        let (soft, pixel_weights) = match self.config.loss {
+            ColorLoss::L2 => (Vec::new(), Vec::new()),
+            ColorLoss::Classification => values
+                .iter()
+                .zip(&bins)
+                .map(|(&value, &bin)| {
+                    let encoded = self.bins.soft_encode(value, 5, self.config.sigma);
+                    let mut fixed = [(0u16, 0f32); 5];
+                    fixed.iter_mut().zip(&encoded).for_each(|(f, e)| *f = *e);
+                    (fixed, self.weights[usize::from(bin)])
+                })
+                .unzip(),
+        };
+        ColorSample {
+            lightness,
+            ab,
+            bins,
+            soft,
+            pixel_weights,
+            side,
+            original: view,
         }
     }
 }
@@ -242,44 +367,18 @@ impl Method for Colorization {
         _label: Option<u32>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<ColorSample> {
-        let view = self.config.view.apply(&image.to_channels(3), rng);
-        let side = view.height;
-        let lab = image_to_lab(&view);
-        let plane = side * side;
-        let lightness: Vec<f32> = lab.data[..plane]
-            .iter()
-            .map(|l| (l / 100.0 - 0.5) / 0.5)
-            .collect();
-        let small = if self.output == side {
-            lab
-        } else {
-            resize(&lab, self.output, self.output)
-        };
-        let out_plane = self.output * self.output;
-        let ab: Vec<f32> = small.data[out_plane..]
-            .iter()
-            .map(|v| v / AB_SCALE)
-            .collect();
-        let (soft, pixel_weights) = match self.config.loss {
-            ColorLoss::L2 => (Vec::new(), Vec::new()),
-            ColorLoss::Classification => (0..out_plane)
-                .map(|p| {
-                    let value = [small.data[out_plane + p], small.data[2 * out_plane + p]];
-                    let encoded = self.bins.soft_encode(value, 5, self.config.sigma);
-                    let mut fixed = [(0u16, 0f32); 5];
-                    fixed.iter_mut().zip(&encoded).for_each(|(f, e)| *f = *e);
-                    (fixed, self.weights[self.bins.nearest(value)])
-                })
-                .unzip(),
-        };
-        Ok(ColorSample {
-            lightness,
-            ab,
-            soft,
-            pixel_weights,
-            side,
-            original: view,
-        })
+        Ok(self.example(self.config.view.apply(&image.to_channels(3), rng)))
+    }
+
+    /// Held-out images are scored on their centre crop at the training size.
+    fn sample_eval(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<ColorSample> {
+        let view = ViewConfig::eval(self.config.view.size);
+        Ok(self.example(view.apply(&image.to_channels(3), rng)))
     }
 
     fn step(
@@ -291,13 +390,13 @@ impl Method for Colorization {
     ) -> StepOutput {
         let out = self.forward(net, batch, device);
         let [n, q, h, w] = out.dims();
+        let scores = self.scores(self.decode(out.clone().detach()), batch, device);
         match self.config.loss {
             ColorLoss::L2 => {
                 let target = stack_images(batch.iter().map(|s| s.ab.as_slice()), [2, h, w], device);
-                let loss = (out - target).powi_scalar(2).mean().reshape([1]);
                 StepOutput {
-                    metrics: vec![("ab_rmse", loss.clone().detach().sqrt().mul_scalar(AB_SCALE))],
-                    loss,
+                    loss: (out - target).powi_scalar(2).mean().reshape([1]),
+                    metrics: scores,
                     embedding: None,
                 }
             }
@@ -318,26 +417,16 @@ impl Method for Colorization {
                     Tensor::<4>::from_data(TensorData::new(weights, [n, 1, h, w]), device);
                 let log_p = burn::tensor::activation::log_softmax(out.clone(), 1);
                 let per_pixel = (log_p * target.clone()).sum_dim(1).neg() * weights;
-                let loss = per_pixel.mean().reshape([1]);
                 let hits = out
-                    .clone()
                     .detach()
                     .argmax(1)
                     .equal(target.argmax(1))
                     .float()
                     .mean()
                     .reshape([1]);
-                // The colour error of the decoded (annealed-mean) prediction, in Lab units.
-                let truth = stack_images(batch.iter().map(|s| s.ab.as_slice()), [2, h, w], device);
-                let decoded = self.decode(out.detach());
-                let rmse = (decoded - truth.mul_scalar(AB_SCALE))
-                    .powi_scalar(2)
-                    .mean()
-                    .sqrt()
-                    .reshape([1]);
                 StepOutput {
-                    loss,
-                    metrics: vec![("bin_acc", hits), ("ab_rmse", rmse)],
+                    loss: per_pixel.mean().reshape([1]),
+                    metrics: std::iter::once(("bin_acc", hits)).chain(scores).collect(),
                     embedding: None,
                 }
             }
@@ -387,5 +476,68 @@ impl Method for Colorization {
             grid.push(&sample.original, "ground truth");
         }
         Some(grid)
+    }
+}
+
+/// Pixel weights of the class-rebalanced accuracy: each pixel weighs the inverse of the
+/// number of pixels sharing its ab bin, scaled so the weights sum to 1 — a weighted mean with
+/// them is the mean over the colour classes present of each class's mean.
+fn class_balance(bins: impl Iterator<Item = u16> + Clone) -> Vec<f32> {
+    let mut counts = std::collections::HashMap::<u16, usize>::new();
+    bins.clone().for_each(|b| *counts.entry(b).or_default() += 1);
+    let classes = counts.len() as f32;
+    bins.map(|b| 1.0 / (counts[&b] as f32 * classes)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_balance_averages_over_the_classes_present() {
+        let w = class_balance([7u16, 3, 3, 9].into_iter());
+        assert_eq!(w, [1.0 / 3.0, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 3.0]);
+    }
+
+    /// Four pixels by hand: truth (30, 40), (0, 0), (0, 0), (−90, 120); predicted (30, 40),
+    /// (3, 4), (0, 0), (0, 0): distances 0, 5, 0, 150 (gray: 50, 0, 0, 150); classes 7, 3, 3, 9.
+    #[test]
+    fn scores_match_a_hand_computed_example() {
+        let colour = Image::filled(3, 8, 8, 0.5);
+        let source = pretext_data::source::InMemory::new(vec![colour.clone()], vec![]);
+        let context = super::super::test_context(std::sync::Arc::new(source), 0.5, 0.5);
+        let method = Colorization::new(ColorizationConfig::default(), &context).unwrap();
+        let device = Device::flex();
+        let truth = [30.0f32, 0.0, 0.0, -90.0, 40.0, 0.0, 0.0, 120.0];
+        let sample = ColorSample {
+            lightness: vec![0.0; 64],
+            ab: truth.iter().map(|v| v / AB_SCALE).collect(),
+            bins: vec![7, 3, 3, 9],
+            soft: Vec::new(),
+            pixel_weights: Vec::new(),
+            side: 8,
+            original: colour,
+        };
+        let predicted = [30.0f32, 3.0, 0.0, 0.0, 40.0, 4.0, 0.0, 0.0];
+        let predicted = Tensor::<4>::from_data(TensorData::new(predicted.to_vec(), [1, 2, 2, 2]), &device);
+        let scores: Vec<(&str, f32)> = method
+            .scores(predicted, &[sample], &device)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_scalar::<f32>()))
+            .collect();
+        let near = 5.0 / 150.0;
+        let want = [
+            ("ab_rmse", (22525.0f32 / 4.0).sqrt()),
+            ("auc", (3.0 - near) / 4.0),
+            ("auc_rebal", 1.0 / 3.0 + (1.0 - near) / 6.0 + 1.0 / 6.0),
+            ("gray_rmse", (25000.0f32 / 4.0).sqrt()),
+            ("gray_auc", (2.0 / 3.0 + 2.0) / 4.0),
+            ("gray_auc_rebal", 2.0 / 9.0 + 1.0 / 3.0),
+        ];
+        assert_eq!(scores.len(), want.len());
+        for ((name, got), (want_name, want)) in scores.iter().zip(want) {
+            assert_eq!(*name, want_name);
+            assert!((got - want).abs() < 1e-4, "{name}: {got} against {want}");
+        }
     }
 }

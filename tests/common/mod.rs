@@ -96,6 +96,22 @@ pub fn write_color_folder(dir: &Path, count: usize, side: u32) {
     }
 }
 
+/// `count` PNG images of side `side` in one hue and saturation (HSV), their value varying
+/// over `values` along a different diagonal pattern per image (a constant colour when the
+/// range is empty). Scaling an sRGB colour nearly keeps its CIE Lab hue angle (exactly so
+/// for a pure power-law transfer curve), so every pixel has about the same hue.
+pub fn write_one_hue_folder(dir: &Path, count: usize, side: u32, hue: f32, values: (f32, f32)) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let img = image::RgbImage::from_fn(side, side, |x, y| {
+            let t = ((x * (i as u32 % 3 + 1) + y * (i as u32 % 5 + 1)) % side) as f32 / side as f32;
+            let (r, g, b) = hsv(hue, 0.7, values.0 + (values.1 - values.0) * t);
+            image::Rgb([r, g, b])
+        });
+        img.save(dir.join(format!("img{i:03}.png"))).unwrap();
+    }
+}
+
 fn hsv(h: f32, s: f32, v: f32) -> (u8, u8, u8) {
     let c = v * s;
     let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
