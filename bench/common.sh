@@ -1,5 +1,6 @@
 # Shared preamble of the benchmark scripts: builds pretext (scripts/setup.sh) and defines
-# P (the binary), D (Fashion-MNIST), score (top-1 in percent of an `eval … --json`),
+# P (the binary; PRETEXT_BIN overrides it, e.g. a copy that a rebuild during a long
+# accuracy run will not replace), D (Fashion-MNIST), score (top-1 in percent of an `eval … --json`),
 # last_metric (a key of the last line of a run's metrics.jsonl, "-" when absent),
 # mean_sd (the mean ± sample standard deviation of its arguments, the seed rule of
 # BENCHMARKS.md) and columns (the same per column of the lines of numbers it reads, one
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pretext-target}"
 scripts/setup.sh >/dev/null
-P="$CARGO_TARGET_DIR/release/pretext"
+P="${PRETEXT_BIN:-$CARGO_TARGET_DIR/release/pretext}"
 export RUST_LOG="${RUST_LOG:-warn}"
 D="fashion-mnist:/usr/share/datasets/fashion-mnist"
 score() { "$P" eval "$@" --json | python3 -c 'import json,sys; print("%.2f" % (100*json.load(sys.stdin)["top1"]))'; }

@@ -20,6 +20,9 @@
 #   bench/table.sh                                  # Fashion-MNIST, 300 steps, 3 seeds (≈ 9 h on 2 cores)
 #   METHODS="simclr vicreg" SEEDS="0" STEPS=100 OUT=/tmp/t bench/table.sh
 #   FINETUNE=0 RETRIEVAL=0 bench/table.sh           # frozen protocols only
+#
+# The methods in ONLINE (default: dino) transfer a target network (DINO's teacher, as its
+# paper evaluates); their online encoder (the student) gets a row of its own (`--online`).
 source "$(dirname "$0")/common.sh"
 CONFIGS="${CONFIGS:-configs/fashion-mnist}"
 DATA="${DATA:-$D}"
@@ -31,6 +34,7 @@ FINETUNE="${FINETUNE:-1}"
 RETRIEVAL="${RETRIEVAL:-1}"
 PRECISE_BN="${PRECISE_BN:-10000}"
 OUT="${OUT:-bench/out/table}"
+ONLINE="${ONLINE:-dino}"
 METHODS="${METHODS:-$(ls "$CONFIGS" | sed -n 's/\.toml$//p' | tr '\n' ' ')}"
 mkdir -p "$OUT/evals"
 CELLS="$OUT/cells.tsv"
@@ -93,6 +97,9 @@ for m in $METHODS; do
     fi
     [ "$seed" = "${SEEDS%% *}" ] && runs+=("$run")
     frozen "$m" "$seed" --checkpoint "$run" --data "$DATA"
+    if [[ " $ONLINE " == *" $m "* ]]; then
+      frozen "$m/online" "$seed" --checkpoint "$run" --online --data "$DATA"
+    fi
     finetune "$m" "$seed" --from "$run"
     frozen "$m/random" "$seed" --random-init --like "$run" --seed "$seed" --data "$DATA" \
       --cache-dir "$OUT/random"
@@ -102,9 +109,9 @@ for seed in $SEEDS; do
   finetune scratch "$seed" --scratch
 done
 
-python3 - "$CELLS" "$METHODS" "$SEEDS" "$DATA" "$STEPS" "$LR" "$FT10_EPOCHS" "$PRECISE_BN" <<'EOF' | tee "$OUT/TABLE.md"
+python3 - "$CELLS" "$METHODS" "$SEEDS" "$DATA" "$STEPS" "$LR" "$FT10_EPOCHS" "$PRECISE_BN" "$ONLINE" <<'EOF' | tee "$OUT/TABLE.md"
 import collections, statistics, sys
-cells, methods, seeds, data, steps, lr, ft10, pbn = sys.argv[1:]
+cells, methods, seeds, data, steps, lr, ft10, pbn, online = sys.argv[1:]
 methods, seeds = methods.split(), seeds.split()
 values, l2 = collections.defaultdict(list), collections.defaultdict(list)
 for line in open(cells):
@@ -129,6 +136,8 @@ print("| encoder | " + " | ".join(name for _, name in columns) + " |")
 print("|---|" + "---|" * len(columns))
 for m in methods:
     print(f"| {m} | " + " | ".join(cell(m, c) for c, _ in columns) + " |")
+    if m in online.split():
+        print(f"| {m}: online encoder (student) | " + " | ".join(cell(m + "/online", c) for c, _ in columns) + " |")
     print(f"| {m}: random init (matched) | " + " | ".join(cell(m + "/random", c) for c, _ in columns) + " |")
 if any(k[0] == "scratch" for k in values):
     print("| from scratch | " + " | ".join(cell("scratch", c) for c, _ in columns) + " |")

@@ -291,10 +291,31 @@ pub fn load_encoder(
 ) -> Result<(Header, crate::encoder::Encoder)> {
     let file = resolve(path);
     let (header, bytes) = Checkpoint::load_encoder(&file)?;
+    encoder_from(header, bytes, &file, device)
+}
+
+/// Loads a checkpoint's online encoder — the network the optimiser trained — even where
+/// another one transfers (DINO's student, beside the teacher [`load_encoder`] reads).
+pub fn load_online_encoder(
+    path: &Path,
+    device: &burn::prelude::Device,
+) -> Result<(Header, crate::encoder::Encoder)> {
+    let file = resolve(path);
+    let saved = Checkpoint::load(&file)?;
+    encoder_from(saved.header, saved.encoder, &file, device)
+}
+
+/// The encoder `header` describes with the weights `bytes` of checkpoint `file`.
+fn encoder_from(
+    header: Header,
+    bytes: Vec<u8>,
+    file: &Path,
+    device: &burn::prelude::Device,
+) -> Result<(Header, crate::encoder::Encoder)> {
     // Even weights about to be overwritten draw from the backend's global generator: take
     // them under the lock so that a run initialising in another thread stays reproducible.
     let fresh = crate::device::seeded(device, 0, || header.encoder.init(device));
-    let encoder = load_record(fresh, bytes, &file)?;
+    let encoder = load_record(fresh, bytes, file)?;
     Ok((header, encoder))
 }
 

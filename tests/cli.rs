@@ -171,6 +171,73 @@ fn pretrain_then_linear_and_knn_evaluation() {
     assert!(picture.width() > 9 * 28 && picture.height() > 3 * 28);
 }
 
+/// A DINO checkpoint transfers its teacher; `--online` scores the student instead, with its
+/// own feature cache and a record that says so.
+#[test]
+fn dino_transfers_the_teacher_and_online_scores_the_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 96, 60);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let data = data_arg(&data);
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "dino",
+        "--data",
+        &data,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        run_s,
+        "--quiet",
+        "--set",
+        "encoder.width=0.25",
+        "--set",
+        "method.head={hidden=[64], out=16, batch_norm=false, activation=\"gelu\"}",
+        "--set",
+        "method.out_dim=64",
+        "--set",
+        "method.local_crops=2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let knn = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", "knn", "--data", &data, "--checkpoint", run_s];
+        args.extend_from_slice(extra);
+        args.extend(["--k", "5", "--json"]);
+        let out = pretext(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).trim()).unwrap()
+    };
+    let teacher = knn(&[]);
+    let student = knn(&["--online"]);
+    assert!(
+        student["encoder"]
+            .as_str()
+            .unwrap()
+            .ends_with("(online encoder)")
+            && !teacher["encoder"].as_str().unwrap().contains("online"),
+        "{teacher} {student}"
+    );
+    let mut caches: Vec<String> = std::fs::read_dir(run.join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    caches.sort();
+    assert_eq!(caches.len(), 4, "{caches:?}");
+    let (online, transfer): (Vec<_>, Vec<_>) = caches.iter().partition(|c| c.contains("-online"));
+    assert_eq!((online.len(), transfer.len()), (2, 2), "{caches:?}");
+    // Two encoders, two sets of features.
+    let read = |name: &str| std::fs::read(run.join("features").join(name)).unwrap();
+    assert_ne!(read(online[0]), read(transfer[0]));
+    // --online needs a checkpoint.
+    let out = pretext(&["eval", "knn", "--data", &data, "--random-init", "--online"]);
+    assert!(!out.status.success());
+}
+
 /// `--precise-bn N` re-estimates the batch-norm statistics before the features (recorded,
 /// cached apart, a different score), and `--random-init --like RUN` builds the random
 /// encoder the way RUN's encoder is built and fed (here: the run's 0.25 width and a 20-px

@@ -310,6 +310,10 @@ pub struct EvalArgs {
         conflicts_with = "random_init"
     )]
     pub checkpoint: Option<PathBuf>,
+    /// Score the checkpoint's online encoder where another one transfers: DINO's student
+    /// instead of its teacher.
+    #[arg(long, conflicts_with = "random_init")]
+    pub online: bool,
     /// Evaluate a randomly initialised encoder instead (the baseline to beat).
     #[arg(long)]
     pub random_init: bool,
@@ -457,6 +461,7 @@ impl EvalArgs {
     pub fn setup(&self) -> Result<Setup> {
         Ok(Setup {
             checkpoint: self.checkpoint.clone(),
+            online: self.online,
             random: RandomInit {
                 arch: self.encoder.clone(),
                 width: self.width,

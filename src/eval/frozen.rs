@@ -21,6 +21,9 @@ use std::sync::Arc;
 pub struct Setup {
     /// The encoder of this run directory or checkpoint; `None`: a random-init encoder.
     pub checkpoint: Option<PathBuf>,
+    /// Read the checkpoint's online encoder even where another one transfers (DINO's
+    /// student instead of its teacher).
+    pub online: bool,
     /// The random-init encoder (when there is no checkpoint).
     pub random: RandomInit,
     /// Labelled dataset: its train split fits, its test split scores.
@@ -108,12 +111,20 @@ struct Chosen {
 /// random one in `random.cache_dir`.
 fn encoder(setup: &Setup, train: &dyn ImageSource, device: &Device) -> Result<Chosen> {
     if let Some(path) = &setup.checkpoint {
-        let (header, encoder) = crate::checkpoint::load_encoder(path, device)?;
+        let (header, encoder) = match setup.online {
+            true => crate::checkpoint::load_online_encoder(path, device)?,
+            false => crate::checkpoint::load_encoder(path, device)?,
+        };
         let run = crate::checkpoint::run_dir(path);
+        let online = if setup.online && header.transfer.is_some() {
+            "-online"
+        } else {
+            ""
+        };
         return Ok(Chosen {
             encoder,
             input: header.input,
-            cache: Some((run.join("features"), format!("step{}", header.step))),
+            cache: Some((run.join("features"), format!("step{}{online}", header.step))),
             run: Some(run),
         });
     }
@@ -225,6 +236,7 @@ pub fn features(setup: &Setup) -> Result<Frozen> {
         }
     };
     let encoder = match (&run, &setup.random.like) {
+        (Some(run), _) if setup.online => format!("{} (online encoder)", run.display()),
         (Some(run), _) => run.display().to_string(),
         (None, Some(like)) => format!("random-init like {}", like.display()),
         (None, None) => format!("random-init {}", setup.random.arch),
