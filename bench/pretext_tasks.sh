@@ -4,10 +4,12 @@
 # Fashion-MNIST under two batch-norm protocols (the encoder's own running statistics, and
 # statistics re-estimated on 10,000 training images: --precise-bn), next to its matched
 # randomly initialised encoder (`--random-init --like`: same network, same input). Cells are
-# mean ± sample sd over SEEDS. Colorization trains on colour photographs (Debian's
-# mate-backgrounds and plasma-workspace-wallpapers) and is scored the same way: its encoder
-# takes lightness at the crops' 64 px (a folder's default would be 96), and Fashion-MNIST's
-# gray images are converted to it.
+# mean ± sample sd over SEEDS. Colorization trains with its recipe
+# (configs/photos/colorization.toml, COLOR_STEPS steps, default its 1,000) on colour
+# photographs (64-px crops of Debian's mate-backgrounds and plasma-workspace-wallpapers) and
+# is scored the same way: its encoder takes lightness at the recipe's 32 px, and
+# Fashion-MNIST's gray images are converted to it. Its task column is scored on the crops of
+# the held-out photos, beside the answer "gray" (a = b = 0).
 #
 # A run in OUT that already reached STEPS is reused (and its cached features), so the script
 # can be stopped and run again, or run seed by seed.
@@ -17,6 +19,7 @@
 source "$(dirname "$0")/common.sh"
 OUT="${OUT:-bench/out/pretext_tasks}"
 STEPS="${STEPS:-300}"
+COLOR_STEPS="${COLOR_STEPS:-1000}"
 SEEDS="${SEEDS:-0 1 2}"
 PRECISE_BN="${PRECISE_BN:-10000}"
 METHODS="${METHODS:-rotation relative-patch jigsaw inpainting colorization}"
@@ -46,15 +49,15 @@ for m in $METHODS; do
   trained=(); random=()
   for seed in $SEEDS; do
     run="$OUT/$m-s$seed"
-    if [ "$(last_metric "$run/metrics.jsonl" step 2>/dev/null)" = "$STEPS" ] && [ -f "$run/checkpoint.ckpt" ]; then
+    steps=$STEPS; [ "$m" = colorization ] && steps=$COLOR_STEPS
+    if [ "$(last_metric "$run/metrics.jsonl" step 2>/dev/null)" = "$steps" ] && [ -f "$run/checkpoint.ckpt" ]; then
       echo "reusing $run" >&2
     else
       rm -rf "$run"
       case $m in
         colorization)
-          "$P" pretrain --method colorization --data "folder:$photos" --epochs 100 --max-steps "$STEPS" \
-            --batch-size 64 --lr 0.05 --seed "$seed" --set data.image_size=64 --out "$run" \
-            --quiet >/dev/null ;;
+          "$P" pretrain --config configs/photos/colorization.toml --data "folder:$photos" \
+            --max-steps "$steps" --seed "$seed" --out "$run" --quiet >/dev/null ;;
         *)
           "$P" pretrain --method "$m" --data "$D" --epochs 1 --max-steps "$STEPS" --batch-size 128 \
             --lr 0.05 --seed "$seed" --out "$run" --quiet >/dev/null ;;
@@ -70,4 +73,4 @@ for m in $METHODS; do
   echo "| $m | random init (matched) | $(printf '%s\n' "${random[@]}" | columns) | |"
 done
 echo
-echo "$STEPS steps per method, seeds $SEEDS (mean ± sample sd); precise BN on $PRECISE_BN training images; Fashion-MNIST test top-1 in percent."
+echo "$STEPS steps per method (colorization: $COLOR_STEPS of its recipe), seeds $SEEDS (mean ± sample sd); precise BN on $PRECISE_BN training images; Fashion-MNIST test top-1 in percent."
