@@ -47,7 +47,7 @@ except Exception: print(0)' "$1/metrics.jsonl"; }
 # keeps its record in OUT/evals, and appends "ROW COLUMN SEED VALUE [L2]" to cells.tsv.
 cell() {
   local row="$1" column="$2" seed="$3"; shift 3
-  local record="$OUT/evals/$row.$column.$seed.json"
+  local record="$OUT/evals/${row//\//-}.$column.$seed.json"
   if [ ! -s "$record" ]; then
     "$@" > "$record.tmp"
     mv "$record.tmp" "$record"
