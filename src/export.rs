@@ -1,11 +1,14 @@
 //! Encoders as safetensors files under PyTorch's parameter names, so that a pretrained
 //! encoder leaves pretext: `torchvision.models.resnet18()` (with `fc` removed, and the CIFAR
-//! stem where the run used it) loads an exported ResNet with `strict=True`, and torchvision
-//! weights load back into pretext as an initialisation.
+//! stem where the run used it) loads an exported ResNet with `strict=True`, timm's
+//! `create_model("vit_tiny_patch16_224", num_classes=0, …)` an exported ViT, and torchvision
+//! and timm weights load back into pretext as an initialisation.
 //!
 //! The mapping from burn's module paths:
-//! - batch norm `gamma` / `beta` → `weight` / `bias`, plus the `num_batches_tracked` counter
-//!   PyTorch keeps (written as 0, read and ignored);
+//! - batch norm and layer norm `gamma` / `beta` → `weight` / `bias`, plus the
+//!   `num_batches_tracked` counter PyTorch keeps for batch norms (written as 0, read and
+//!   ignored);
+//! - linear weights transposed to PyTorch's `[out, in]`;
 //! - a block's shortcut `downsample.conv` / `downsample.bn` → `downsample.0` / `downsample.1`;
 //! - the encoder's enum variant is dropped from every path (`ResNet.conv1.weight` →
 //!   `conv1.weight`).
@@ -172,16 +175,19 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// Loads PyTorch-named weights from the safetensors file `path` into `encoder`: every
 /// parameter and running statistic of the encoder must be present with its shape. Entries a
-/// torchvision classifier has besides the encoder (`fc.*`) and `num_batches_tracked` are
-/// ignored; any other entry is an error, so that a file for another architecture is never
-/// half-loaded.
+/// torchvision or timm classifier has besides the encoder (`fc.*`, `head.*`) and
+/// `num_batches_tracked` are ignored; any other entry is an error, so that a file for another
+/// architecture is never half-loaded.
 pub fn import(encoder: Encoder, path: &Path) -> Result<Encoder> {
     let bytes = read(path)?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e}", path.display()))?;
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
-        if name.ends_with(".num_batches_tracked") || name.starts_with("fc.") {
+        if name.ends_with(".num_batches_tracked")
+            || name.starts_with("fc.")
+            || name.starts_with("head.")
+        {
             continue;
         }
         ensure!(
@@ -228,19 +234,29 @@ mod tests {
         .resolved(3, 32)
     }
 
-    /// Names and shapes equal torchvision's `state_dict()` (without `fc`), as recorded by
-    /// `bench/reference/torchvision_keys.py` in `tests/data/torchvision_keys.txt`.
+    /// Names and shapes equal torchvision's `state_dict()` (without `fc`) and timm's (with
+    /// `num_classes=0`), as recorded by `bench/reference/torchvision_keys.py` and
+    /// `timm_keys.py` in `tests/data/`.
     #[test]
-    fn resnet_names_and_shapes_are_torchvisions() {
-        let reference = include_str!("../tests/data/torchvision_keys.txt");
+    fn names_and_shapes_are_torchvisions_and_timms() {
+        let reference = [
+            include_str!("../tests/data/torchvision_keys.txt"),
+            include_str!("../tests/data/timm_keys.txt"),
+        ]
+        .concat();
         let device = Device::flex();
-        for (arch, name) in [
-            (Architecture::Resnet18, "resnet18"),
-            (Architecture::Resnet50, "resnet50"),
+        for (arch, layer_scale, name) in [
+            (Architecture::Resnet18, 0.0, "resnet18"),
+            (Architecture::Resnet50, 0.0, "resnet50"),
+            (Architecture::VitTiny, 0.0, "vit-tiny"),
+            (Architecture::VitSmall, 0.0, "vit-small"),
+            (Architecture::VitBase, 0.0, "vit-base"),
+            (Architecture::VitTiny, 1e-5, "vit-tiny-ls"),
         ] {
             let config = EncoderConfig {
                 arch,
                 stem: Stem::Imagenet,
+                layer_scale,
                 ..EncoderConfig::default()
             }
             .resolved(3, 224);
@@ -302,5 +318,43 @@ mod tests {
             err.contains("enc.safetensors") && err.contains("do not fit"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_vit_round_trips_and_a_timm_classifier_is_ignored() {
+        let device = Device::flex();
+        let config = EncoderConfig {
+            arch: Architecture::VitTiny,
+            width: 0.25,
+            depth: 2,
+            layer_scale: 0.1,
+            ..EncoderConfig::default()
+        }
+        .resolved(1, 28);
+        let (a, b) =
+            crate::device::seeded(&device, 1, || (config.init(&device), config.init(&device)));
+        // timm's checkpoints carry the classifier (`head.weight`, `head.bias`) beside the encoder.
+        let mut tensors = torch_tensors(&a).unwrap();
+        let zeros = |n: usize| vec![0u8; 4 * n];
+        tensors.push(("head.weight".into(), Dtype::F32, vec![10, 48], zeros(480)));
+        tensors.push(("head.bias".into(), Dtype::F32, vec![10], zeros(10)));
+        let views = tensors
+            .iter()
+            .map(|(name, dtype, shape, bytes)| {
+                (
+                    name.clone(),
+                    TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timm.safetensors");
+        std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        assert!(read_info(&path).unwrap().is_none());
+        let b = import(b, &path).unwrap();
+        let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let fa: Vec<f32> = a.forward(x.clone()).into_data().try_into_vec().unwrap();
+        let fb: Vec<f32> = b.forward(x).into_data().try_into_vec().unwrap();
+        assert_eq!(fa, fb);
     }
 }

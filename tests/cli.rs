@@ -173,26 +173,18 @@ fn pretrain_then_linear_and_knn_evaluation() {
 
 /// A DINO checkpoint transfers its teacher; `--online` scores the student instead, with its
 /// own feature cache and a record that says so.
-#[test]
-fn dino_transfers_the_teacher_and_online_scores_the_student() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("fmnist");
-    common::write_idx_dataset(&data, 96, 60);
-    let run = dir.path().join("run");
-    let run_s = run.to_str().unwrap();
-    let data = data_arg(&data);
-    let out = pretext(&[
+/// DINO at width 0.25 with a small head and two local crops, batches of 16, plus `extra`.
+fn pretrain_small_dino(data: &str, run: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
         "pretrain",
         "--method",
         "dino",
         "--data",
-        &data,
-        "--epochs",
-        "2",
+        data,
         "--batch-size",
         "16",
         "--out",
-        run_s,
+        run,
         "--quiet",
         "--set",
         "encoder.width=0.25",
@@ -202,7 +194,20 @@ fn dino_transfers_the_teacher_and_online_scores_the_student() {
         "method.out_dim=64",
         "--set",
         "method.local_crops=2",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    pretext(&args)
+}
+
+#[test]
+fn dino_transfers_the_teacher_and_online_scores_the_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 96, 60);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let data = data_arg(&data);
+    let out = pretrain_small_dino(&data, run_s, &["--epochs", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let knn = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["eval", "knn", "--data", &data, "--checkpoint", run_s];
@@ -242,6 +247,81 @@ fn dino_transfers_the_teacher_and_online_scores_the_student() {
 /// cached apart, a different score), and `--random-init --like RUN` builds the random
 /// encoder the way RUN's encoder is built and fed (here: the run's 0.25 width and a 20-px
 /// input the default random encoder would not take).
+#[test]
+fn a_vit_pretrains_with_dino_multi_crop_and_exports_under_timm_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 64, 40);
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let data = data_arg(&data);
+    // DINO's local crops (12 px) reach the ViT built for 28 px through resampled position
+    // embeddings.
+    let out = pretrain_small_dino(
+        &data,
+        run_s,
+        &[
+            "--epochs",
+            "1",
+            "--encoder",
+            "vit-tiny",
+            "--set",
+            "encoder.depth=2",
+            "--set",
+            "encoder.drop_path=0.1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    for key in [
+        "arch = \"vit-tiny\"",
+        "image_size = 28",
+        "patch_size = 4",
+        "depth = 2",
+    ] {
+        assert!(config.contains(key), "{key} not in\n{config}");
+    }
+    let out = pretext(&[
+        "eval",
+        "knn",
+        "--data",
+        &data,
+        "--checkpoint",
+        run_s,
+        "--k",
+        "5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(record["top1"].as_f64().unwrap() > 0.0, "{record}");
+
+    let exported = dir.path().join("vit.safetensors");
+    let out = pretext(&[
+        "export",
+        "--checkpoint",
+        run_s,
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&exported).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |name: &str| -> Vec<usize> {
+        file.tensor(name)
+            .unwrap_or_else(|_| panic!("{name} missing from {:?}", file.names()))
+            .shape()
+            .to_vec()
+    };
+    assert_eq!(shape("patch_embed.proj.weight"), [48, 1, 4, 4]);
+    assert_eq!(shape("cls_token"), [1, 1, 48]);
+    assert_eq!(shape("pos_embed"), [1, 50, 48]);
+    assert_eq!(shape("blocks.1.attn.qkv.weight"), [144, 48]);
+    assert_eq!(shape("blocks.1.mlp.fc1.weight"), [192, 48]);
+    assert_eq!(shape("blocks.0.norm1.weight"), [48]);
+    assert_eq!(shape("norm.bias"), [48]);
+}
+
 #[test]
 fn precise_batch_norm_and_matched_random_baselines() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ fn weights(config: &EncoderConfig, device: &Device) -> Vec<f32> {
     let first = match encoder {
         Encoder::ConvNet(net) => net.layers[0].conv.weight.val(),
         Encoder::ResNet(net) => net.conv1.weight.val(),
+        Encoder::Vit(net) => net.patch_embed.proj.weight.val(),
     };
     first.into_data().try_to_vec().unwrap()
 }

@@ -1,5 +1,7 @@
-"""Loads an encoder exported by `pretext export` into torchvision's ResNet with strict=True and
-checks that it computes pretext's features on the sample `pretext export --sample N` wrote.
+"""Loads an encoder exported by `pretext export` with strict=True into torchvision's ResNet
+or, for a ViT, into timm's VisionTransformer (`timm.create_model("vit_tiny_patch16_224",
+num_classes=0, img_size=…, patch_size=…, in_chans=…, …)` with the run's shape), and checks that
+it computes pretext's features on the sample `pretext export --sample N` wrote.
 
     python check_export.py ENCODER.safetensors   # reads ENCODER.sample.safetensors too
 
@@ -14,6 +16,18 @@ import torch
 import torchvision
 from safetensors import safe_open
 from safetensors.torch import load_file
+
+
+def build_vit(encoder, shape):
+    """timm's ViT for pretext's encoder config: the size's name, with pretext's overrides."""
+    import timm
+    dim, heads = shape["dim"], shape["heads"]
+    return timm.create_model(
+        encoder["arch"].replace("-", "_") + "_patch16_224", pretrained=False, num_classes=0,
+        img_size=encoder["image_size"], patch_size=encoder["patch_size"],
+        in_chans=encoder["in_channels"], embed_dim=dim, depth=encoder["depth"], num_heads=heads,
+        global_pool="avg" if encoder.get("pool") == "mean" else "token", fc_norm=False,
+        init_values=encoder.get("layer_scale") or None)
 
 
 def build(encoder):
@@ -33,7 +47,13 @@ def build(encoder):
 def main(path):
     with safe_open(path, "pt") as f:
         info = json.loads(f.metadata()["pretext"])
-    net = build(info["encoder"])
+    encoder = info["encoder"]
+    if encoder["arch"].startswith("vit"):
+        with safe_open(path, "pt") as f:
+            width = f.get_slice("cls_token").get_shape()[-1]
+        net = build_vit(encoder, {"dim": width, "heads": encoder["heads"]})
+    else:
+        net = build(encoder)
     net.load_state_dict(load_file(path), strict=True)
     net.eval()
     sample = load_file(path.removesuffix(".safetensors") + ".sample.safetensors")
@@ -41,7 +61,7 @@ def main(path):
         features = net(sample["input"])
     diff = (features - sample["features"]).abs().max().item()
     scale = max(1.0, sample["features"].abs().max().item())
-    print(json.dumps({"arch": info["encoder"]["arch"], "stem": info["encoder"]["stem"],
+    print(json.dumps({"arch": encoder["arch"], "stem": encoder["stem"],
                       "strict_load": True, "images": features.shape[0],
                       "feature_dim": features.shape[1], "max_abs_diff": diff,
                       "max_abs_feature": scale, "relative_diff": diff / scale}))

@@ -101,7 +101,7 @@ pub struct FinetuneArgs {
     /// Labelled dataset as KIND:PATH (default: the one the encoder was pretrained on).
     #[arg(long)]
     pub data: Option<String>,
-    /// Encoder of --scratch: convnet-small, resnet18, resnet50.
+    /// Encoder of --scratch: convnet-small, resnet18, resnet50, vit-tiny, vit-small, vit-base.
     #[arg(long)]
     pub encoder: Option<String>,
     /// Keep this fraction of the training labels, chosen per class with --label-seed.
@@ -247,7 +247,7 @@ pub struct PretrainArgs {
     /// Dataset as KIND:PATH (kinds: mnist, fashion-mnist, cifar10, cifar100, stl10, folder).
     #[arg(long)]
     pub data: Option<String>,
-    /// Encoder: convnet-small, resnet18, resnet50.
+    /// Encoder: convnet-small, resnet18, resnet50, vit-tiny, vit-small, vit-base.
     #[arg(long)]
     pub encoder: Option<String>,
     /// Run directory.

@@ -1,15 +1,18 @@
 //! Encoders: the transferable backbones that self-supervised methods train.
 //!
-//! Every encoder maps `[N, C, H, W]` images to `[N, D]` features (global average pooled) and
-//! reports `D` through [`Encoder::feature_dim`]. Parameter names of the ResNets follow
-//! torchvision's (`conv1`, `bn1`, `layer1.0.conv1`, …, `layer1.0.downsample.0`) so weights can
-//! be exported under torchvision key names.
+//! Every encoder maps `[N, C, H, W]` images to `[N, D]` features (global average pooled, or
+//! a ViT's CLS token) and reports `D` through [`EncoderConfig::feature_dim`]. Parameter names
+//! of the ResNets follow torchvision's (`conv1`, `bn1`, `layer1.0.conv1`, …,
+//! `layer1.0.downsample.0`), those of the ViTs timm's (`patch_embed.proj`, `blocks.0.attn.qkv`,
+//! …), so weights can be exported under the names those libraries load.
 
 mod convnet;
 mod resnet;
+mod vit;
 
 pub use convnet::ConvNetSmall;
 pub use resnet::{ResNet, ResNetDepth};
+pub use vit::{VisionTransformer, sincos_pos_embed};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,15 +28,34 @@ pub enum Architecture {
     Resnet18,
     /// ResNet-50 (He et al. 2016), bottleneck blocks [3, 4, 6, 3], 2048-d features at width 1.
     Resnet50,
+    /// ViT-Tiny (DeiT): 192-d tokens, 12 blocks, 3 heads.
+    VitTiny,
+    /// ViT-Small (DeiT): 384-d tokens, 12 blocks, 6 heads.
+    VitSmall,
+    /// ViT-Base (Dosovitskiy et al. 2021): 768-d tokens, 12 blocks, 12 heads.
+    VitBase,
 }
 
 impl Architecture {
     /// Command-line names of all architectures.
-    pub const NAMES: [(Architecture, &'static str); 3] = [
+    pub const NAMES: [(Architecture, &'static str); 6] = [
         (Architecture::ConvnetSmall, "convnet-small"),
         (Architecture::Resnet18, "resnet18"),
         (Architecture::Resnet50, "resnet50"),
+        (Architecture::VitTiny, "vit-tiny"),
+        (Architecture::VitSmall, "vit-small"),
+        (Architecture::VitBase, "vit-base"),
     ];
+
+    /// A ViT size's published (token width, depth, heads); `None` for the ConvNets.
+    pub fn vit_size(self) -> Option<(usize, usize, usize)> {
+        match self {
+            Architecture::VitTiny => Some((192, 12, 3)),
+            Architecture::VitSmall => Some((384, 12, 6)),
+            Architecture::VitBase => Some((768, 12, 12)),
+            _ => None,
+        }
+    }
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -75,18 +97,78 @@ pub enum Stem {
     Cifar,
 }
 
-/// Everything needed to build an encoder; stored in every run's config and checkpoint.
+/// A ViT's position embeddings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PosEmbed {
+    /// Learned, initialised `N(0, 0.02)` (ViT, DeiT, DINO; timm's default).
+    #[default]
+    Learned,
+    /// The fixed 2-D sine-cosine table (MAE, I-JEPA), never trained.
+    Sincos,
+}
+
+/// What a ViT's feature vector is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pool {
+    /// The CLS token after the final norm (ViT, DINO; timm's `global_pool="token"`).
+    #[default]
+    Cls,
+    /// The mean of the patch tokens after the final norm (timm's `global_pool="avg"` with
+    /// `fc_norm=False`).
+    Mean,
+}
+
+/// Everything needed to build an encoder; stored in every run's config and checkpoint. The
+/// ViT keys (`image_size` … `pool`) are written only for ViTs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncoderConfig {
     /// Architecture name.
     pub arch: Architecture,
-    /// Channel width multiplier (1.0 = the published widths).
+    /// Width multiplier (1.0 = the published widths; a ViT's token width is rounded to a
+    /// multiple of its heads).
     pub width: f64,
     /// Input channels (1 for gray images, 3 for RGB). `0` means "take it from the data".
     pub in_channels: usize,
-    /// ResNet stem; ignored by the small ConvNet.
+    /// ResNet stem; ignored by the small ConvNet and the ViTs.
     pub stem: Stem,
+    /// ViT: the image side its position embeddings are laid out for (other sides interpolate
+    /// them). `0` = the data's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub image_size: usize,
+    /// ViT: patch side in pixels. `0` = the largest of 16, 8, 4 and 2 that leaves at least 7
+    /// patches per side (16 at 224 px, 4 at 28–32 px).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub patch_size: usize,
+    /// ViT: number of blocks. `0` = the size's (12).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub depth: usize,
+    /// ViT: attention heads. `0` = the size's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub heads: usize,
+    /// ViT: learned or fixed sine-cosine position embeddings.
+    #[serde(skip_serializing_if = "is_default")]
+    pub pos_embed: PosEmbed,
+    /// ViT: stochastic-depth rate of the last block, rising linearly from 0 at the first
+    /// (timm's `drop_path_rate`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub drop_path: f64,
+    /// ViT: LayerScale's initial value (CaiT; DINOv2 uses 1e-5). `0` = no LayerScale.
+    #[serde(skip_serializing_if = "is_default")]
+    pub layer_scale: f64,
+    /// ViT: features from the CLS token or the mean of the patch tokens.
+    #[serde(skip_serializing_if = "is_default")]
+    pub pool: Pool,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Default for EncoderConfig {
@@ -96,16 +178,55 @@ impl Default for EncoderConfig {
             width: 1.0,
             in_channels: 0,
             stem: Stem::Auto,
+            image_size: 0,
+            patch_size: 0,
+            depth: 0,
+            heads: 0,
+            pos_embed: PosEmbed::Learned,
+            drop_path: 0.0,
+            layer_scale: 0.0,
+            pool: Pool::Cls,
         }
     }
 }
 
+/// The shape of a resolved ViT: token width, blocks, heads and patch side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VitShape {
+    /// Token width `D`.
+    pub dim: usize,
+    /// Number of blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Patch side in pixels.
+    pub patch: usize,
+}
+
 impl EncoderConfig {
-    /// Resolves the data-dependent choices (`in_channels = 0`, `stem = auto`) for images
-    /// with `channels` channels and side `image_size`.
+    /// Resolves the data-dependent choices (`in_channels = 0`, `stem = auto`, and a ViT's
+    /// zeros: image size, patch size, depth, heads) for images with `channels` channels and
+    /// side `image_size`.
     pub fn resolved(mut self, channels: usize, image_size: usize) -> Self {
         if self.in_channels == 0 {
             self.in_channels = channels;
+        }
+        if let Some((_, depth, heads)) = self.arch.vit_size() {
+            if self.image_size == 0 {
+                self.image_size = image_size;
+            }
+            if self.patch_size == 0 {
+                self.patch_size = [16, 8, 4, 2]
+                    .into_iter()
+                    .find(|p| self.image_size / p >= 7)
+                    .unwrap_or(1);
+            }
+            if self.depth == 0 {
+                self.depth = depth;
+            }
+            if self.heads == 0 {
+                self.heads = heads;
+            }
         }
         if self.stem == Stem::Auto {
             self.stem = if image_size <= 64 {
@@ -129,7 +250,51 @@ impl EncoderConfig {
             "encoder in_channels must be 1 or 3, got {}",
             self.in_channels
         );
+        if self.arch.vit_size().is_none() {
+            return Ok(());
+        }
+        let shape = self.vit_shape();
+        anyhow::ensure!(
+            shape.patch > 0 && self.image_size >= shape.patch,
+            "encoder.patch_size ({}) must be between 1 and the image size ({})",
+            shape.patch,
+            self.image_size
+        );
+        anyhow::ensure!(
+            shape.depth > 0 && shape.heads > 0,
+            "encoder.depth and encoder.heads must be positive"
+        );
+        anyhow::ensure!(
+            self.pos_embed != PosEmbed::Sincos || shape.dim.is_multiple_of(4),
+            "encoder.pos_embed = \"sincos\" needs a token width divisible by 4; {} at width {} is not",
+            shape.dim,
+            self.width
+        );
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.drop_path),
+            "encoder.drop_path must be in [0, 1), got {}",
+            self.drop_path
+        );
+        anyhow::ensure!(
+            self.layer_scale >= 0.0 && self.layer_scale.is_finite(),
+            "encoder.layer_scale must be 0 (off) or positive, got {}",
+            self.layer_scale
+        );
         Ok(())
+    }
+
+    /// A ViT's shape after the width multiplier and overrides (token width rounded to a
+    /// multiple of the heads). Meaningful for resolved ViT configs only.
+    pub fn vit_shape(&self) -> VitShape {
+        let (dim, depth, heads) = self.arch.vit_size().unwrap_or((192, 12, 3));
+        let heads = if self.heads > 0 { self.heads } else { heads };
+        let dim = self.scaled(dim);
+        VitShape {
+            dim: ((dim + heads / 2) / heads).max(1) * heads,
+            depth: if self.depth > 0 { self.depth } else { depth },
+            heads,
+            patch: self.patch_size,
+        }
     }
 
     /// Scales a published channel count by the width multiplier (at least 1).
@@ -147,6 +312,9 @@ impl EncoderConfig {
             Architecture::Resnet50 => {
                 Encoder::ResNet(ResNet::new(self, ResNetDepth::Resnet50, device))
             }
+            Architecture::VitTiny | Architecture::VitSmall | Architecture::VitBase => {
+                Encoder::Vit(VisionTransformer::new(self, device))
+            }
         }
     }
 
@@ -154,6 +322,9 @@ impl EncoderConfig {
     pub fn reduction(&self) -> usize {
         match (self.arch, self.stem) {
             (Architecture::ConvnetSmall, _) => 4,
+            (Architecture::VitTiny | Architecture::VitSmall | Architecture::VitBase, _) => {
+                self.patch_size
+            }
             (_, Stem::Cifar) => 8,
             _ => 32,
         }
@@ -165,6 +336,9 @@ impl EncoderConfig {
             Architecture::ConvnetSmall => self.scaled(128),
             Architecture::Resnet18 => self.scaled(512),
             Architecture::Resnet50 => self.scaled(512) * 4,
+            Architecture::VitTiny | Architecture::VitSmall | Architecture::VitBase => {
+                self.vit_shape().dim
+            }
         }
     }
 }
@@ -179,6 +353,8 @@ pub enum Encoder {
     ConvNet(ConvNetSmall),
     /// A ResNet-18/50.
     ResNet(ResNet),
+    /// A Vision Transformer.
+    Vit(VisionTransformer),
 }
 
 impl Encoder {
@@ -187,6 +363,7 @@ impl Encoder {
         match self {
             Encoder::ConvNet(net) => net.forward(images),
             Encoder::ResNet(net) => net.forward(images),
+            Encoder::Vit(net) => net.forward(images),
         }
     }
 
@@ -195,6 +372,7 @@ impl Encoder {
         match self {
             Encoder::ConvNet(net) => net.forward_map(images),
             Encoder::ResNet(net) => net.forward_map(images),
+            Encoder::Vit(net) => net.forward_map(images),
         }
     }
 
@@ -204,6 +382,7 @@ impl Encoder {
         match self {
             Encoder::ConvNet(net) => net.layers.iter_mut().map(|l| &mut l.bn).collect(),
             Encoder::ResNet(net) => net.batch_norms_mut(),
+            Encoder::Vit(_) => Vec::new(),
         }
     }
 
@@ -211,7 +390,7 @@ impl Encoder {
     /// [`Module::freeze`]: no gradient, batch norm in inference mode), as mmselfsup's and
     /// VISSL's `frozen_stages` do when fine-tuning. A ResNet's stages are the stem
     /// (`conv1`, `bn1`) and `layer1`…`layer4`; the small ConvNet's are its five
-    /// convolution layers.
+    /// convolution layers; a ViT's the embeddings and four near-equal groups of blocks.
     pub fn freeze_stages(self, count: usize) -> Self {
         match self {
             Encoder::ConvNet(mut net) => {
@@ -239,6 +418,7 @@ impl Encoder {
                 }
                 Encoder::ResNet(net)
             }
+            Encoder::Vit(net) => Encoder::Vit(net.freeze_stages(count)),
         }
     }
 }
@@ -272,6 +452,7 @@ mod tests {
             width,
             in_channels,
             stem: Stem::Auto,
+            ..Default::default()
         }
         .resolved(in_channels, size);
         let encoder = config.init(&device);
@@ -299,6 +480,7 @@ mod tests {
             width: 1.0,
             in_channels: 3,
             stem: Stem::Imagenet,
+            ..Default::default()
         };
         assert_eq!(
             config.init(&Device::flex()).num_params(),
@@ -315,6 +497,7 @@ mod tests {
             width: 1.0,
             in_channels: 3,
             stem: Stem::Imagenet,
+            ..Default::default()
         };
         assert_eq!(
             config.init(&Device::flex()).num_params(),
@@ -352,6 +535,7 @@ mod tests {
             width: 0.125,
             in_channels: 1,
             stem: Stem::Cifar,
+            ..Default::default()
         };
         let all = trained(&config.init(&device), 8);
         assert!(
@@ -388,6 +572,34 @@ mod tests {
         let all = trained(&convnet.init(&device), 8).len();
         let frozen = trained(&convnet.init(&device).freeze_stages(STAGES - 1), 8);
         assert!(all == 15 && frozen.len() == 3, "{all} {}", frozen.len());
+    }
+
+    #[test]
+    fn a_vit_trains_every_parameter_and_freezes_embeddings_then_block_groups() {
+        let device = Device::flex().autodiff();
+        let config = EncoderConfig {
+            arch: Architecture::VitTiny,
+            width: 0.25,
+            depth: 4,
+            in_channels: 1,
+            ..Default::default()
+        }
+        .resolved(1, 28);
+        let all = trained(&config.init(&device), 28);
+        assert_eq!(all.len(), 4 + 4 * 12 + 2);
+        assert!(all.iter().all(|&g| g), "every tensor is reached: {all:?}");
+        // Stage 0: patch projection (weight, bias), CLS token, position embeddings; stage 1:
+        // the first of four groups of blocks (one block, 12 tensors).
+        let frozen = trained(&config.init(&device).freeze_stages(2), 28);
+        assert_eq!(frozen.len(), all.len() - 4 - 12);
+        assert!(frozen.iter().all(|&g| g));
+        // The fixed sine-cosine table is never trained.
+        let fixed = EncoderConfig {
+            pos_embed: PosEmbed::Sincos,
+            ..config
+        };
+        let reached = trained(&fixed.init(&device), 28);
+        assert_eq!(reached.iter().filter(|&&g| !g).count(), 1);
     }
 
     #[test]

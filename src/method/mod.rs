@@ -290,6 +290,7 @@ pub(crate) fn test_context(
             width: 0.25,
             in_channels: 1,
             stem: Stem::Cifar,
+            ..Default::default()
         },
         input: InputSpec {
             space: crate::input::InputSpace::Native,

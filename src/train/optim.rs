@@ -371,11 +371,12 @@ mod tests {
             width: 0.125,
             in_channels: 1,
             stem: Stem::Cifar,
+            ..Default::default()
         };
         let flat = |t: Tensor<4>| -> Vec<f32> { t.into_data().try_to_vec().unwrap() };
         let weight = |net: &Network<Scalar>| match &net.encoder {
             Encoder::ConvNet(c) => flat(c.layers[0].conv.weight.val()),
-            Encoder::ResNet(_) => unreachable!(),
+            _ => unreachable!("the test builds a ConvNet"),
         };
         let config = OptimConfig {
             momentum: 0.0,
