@@ -8,7 +8,7 @@
 
 mod convnet;
 mod resnet;
-mod vit;
+pub mod vit;
 
 pub use convnet::ConvNetSmall;
 pub use resnet::{ResNet, ResNetDepth};
@@ -364,6 +364,14 @@ impl Encoder {
             Encoder::ConvNet(net) => net.forward(images),
             Encoder::ResNet(net) => net.forward(images),
             Encoder::Vit(net) => net.forward(images),
+        }
+    }
+
+    /// The Vision Transformer, for methods that work on its tokens (MAE, I-JEPA).
+    pub fn as_vit(&self) -> Option<&VisionTransformer> {
+        match self {
+            Encoder::Vit(net) => Some(net),
+            _ => None,
         }
     }
 

@@ -38,7 +38,7 @@ const LN_EPS: f64 = 1e-6;
 
 /// timm's initialisation of a ViT's linear layers: weights `N(0, 0.02)` (its truncated normal
 /// cuts at ±2, a hundred standard deviations out), biases zero.
-fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+pub(crate) fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     let mut layer = LinearConfig::new(d_in, d_out)
         .with_initializer(Initializer::Normal {
             mean: 0.0,
@@ -49,7 +49,8 @@ fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     layer
 }
 
-fn layer_norm(dim: usize, device: &Device) -> LayerNorm {
+/// LayerNorm over `dim` channels with the ViTs' ε.
+pub(crate) fn layer_norm(dim: usize, device: &Device) -> LayerNorm {
     LayerNormConfig::new(dim).with_epsilon(LN_EPS).init(device)
 }
 
@@ -180,7 +181,14 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(dim: usize, heads: usize, drop_path: f64, layer_scale: f64, device: &Device) -> Self {
+    /// A block of width `dim` with timm's initialisation.
+    pub fn new(
+        dim: usize,
+        heads: usize,
+        drop_path: f64,
+        layer_scale: f64,
+        device: &Device,
+    ) -> Self {
         let scale = || {
             (layer_scale > 0.0).then(|| LayerScale {
                 gamma: Param::from_tensor(Tensor::full([dim], layer_scale, device)),

@@ -24,6 +24,7 @@ registry::methods! {
     "vicreg" => vicreg::Vicreg,
     "moco" => moco::Moco,
     "dino" => dino::Dino,
+    "mae" => mae::Mae,
     "supervised" => supervised::Supervised,
 }
 

@@ -1,0 +1,444 @@
+//! Masked autoencoders (He, Chen, Xie, Li, Dollár & Girshick, "Masked Autoencoders Are
+//! Scalable Vision Learners", CVPR 2022).
+//!
+//! Each image loses a random 75 % of its patches (per sample: the patches are shuffled by
+//! random noise and the first 25 % kept, their order restored after encoding, §3 "Masking").
+//! The ViT encoder sees the visible patches only (with their position embeddings, and the CLS
+//! token); a lightweight decoder of its own width and depth embeds them, appends a shared
+//! learned mask token for every removed patch, puts all tokens back in place, adds its own
+//! fixed sine-cosine position embeddings and predicts every patch's pixels. The loss is the
+//! mean squared error on the removed patches only, against per-patch normalised pixels
+//! (`norm_pix_loss`: each target patch minus its mean, over its standard deviation):
+//!
+//! ```text
+//! L = Σ_{n,i} m_{n,i} · ‖ŷ_{n,i} − (y_{n,i} − μ_{n,i}) / √(σ²_{n,i} + 1e-6)‖² / P  /  Σ m_{n,i}
+//! ```
+//!
+//! with `m = 1` on removed patches and `P = p²·C` values per patch (ordered row, column,
+//! channel, as MAE's `patchify`). The augmentation is MAE's: random resized crop (scale
+//! 0.2–1) and horizontal flip. Its picture is the paper's figure 2: the image, the masked
+//! input, and the reconstruction with the visible patches pasted back.
+
+use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
+use crate::encoder::vit::{Block, layer_norm, linear};
+use crate::encoder::{Encoder, EncoderConfig, sincos_pos_embed};
+use crate::input::InputSpec;
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use pretext_data::Image;
+use pretext_data::augment::ViewConfig;
+use pretext_data::grid::Grid;
+use pretext_data::rng::SampleRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+/// Options of MAE (defaults: the paper's).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaeConfig {
+    /// Share of each image's patches removed (paper: 0.75).
+    pub mask_ratio: f64,
+    /// Regress per-patch normalised pixels (paper: on, its better variant, table 1d).
+    pub norm_pix_loss: bool,
+    /// Decoder token width (paper: 512).
+    pub decoder_dim: usize,
+    /// Decoder blocks (paper: 8).
+    pub decoder_depth: usize,
+    /// Decoder attention heads (paper: 16).
+    pub decoder_heads: usize,
+    /// Augmentation (paper: random resized crop of scale 0.2–1, flip); `size` 0 = the run's
+    /// image size.
+    pub view: ViewConfig,
+}
+
+impl Default for MaeConfig {
+    fn default() -> Self {
+        MaeConfig {
+            mask_ratio: 0.75,
+            norm_pix_loss: true,
+            decoder_dim: 512,
+            decoder_depth: 8,
+            decoder_heads: 16,
+            view: ViewConfig::simple(0),
+        }
+    }
+}
+
+/// MAE.
+pub struct Mae {
+    config: MaeConfig,
+    input: InputSpec,
+    patch: usize,
+}
+
+/// One example: the normalised view (planar) and its mask.
+pub struct MaskedView {
+    image: Vec<f32>,
+    shape: [usize; 3],
+    mask: PatchMask,
+}
+
+/// A per-sample random mask over `tokens` patches: which are kept, in the random order the
+/// encoder sees them, and where each patch sits in that order followed by the removed ones
+/// (MAE's `ids_keep` and `ids_restore`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatchMask {
+    /// Indices of the visible patches (random order).
+    pub keep: Vec<usize>,
+    /// For each patch, its position in `keep ++ removed`.
+    pub restore: Vec<usize>,
+}
+
+impl PatchMask {
+    /// Keeps `⌊tokens · (1 − ratio)⌋` patches (at least one), chosen uniformly: a random
+    /// permutation of the patches (MAE's argsort of uniform noise), cut after the kept ones.
+    pub fn random(tokens: usize, ratio: f64, rng: &mut SampleRng) -> Self {
+        let kept = ((tokens as f64 * (1.0 - ratio)) as usize).clamp(1, tokens);
+        let mut shuffle: Vec<usize> = (0..tokens).collect();
+        shuffle.shuffle(rng);
+        let mut restore = vec![0; tokens];
+        for (position, &patch) in shuffle.iter().enumerate() {
+            restore[patch] = position;
+        }
+        shuffle.truncate(kept);
+        PatchMask {
+            keep: shuffle,
+            restore,
+        }
+    }
+
+    /// Whether patch `i` is removed.
+    pub fn removed(&self, i: usize) -> bool {
+        self.restore[i] >= self.keep.len()
+    }
+}
+
+/// MAE's decoder, under the reference implementation's names.
+#[derive(Module, Debug)]
+pub struct MaeDecoder {
+    /// Encoder width → decoder width.
+    pub decoder_embed: Linear,
+    /// The learned token that stands for every removed patch, `[1, 1, D_dec]`.
+    pub mask_token: Param<Tensor<3>>,
+    /// Transformer blocks of the decoder's width.
+    pub decoder_blocks: Vec<Block>,
+    /// Final norm.
+    pub decoder_norm: LayerNorm,
+    /// Decoder width → `p²·C` pixel values per patch.
+    pub decoder_pred: Linear,
+}
+
+/// Index tensor of `values`.
+fn indices(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+/// Patches of `images` (`[N, C, h·p, w·p]`) as rows of `p²·C` values ordered (row, column,
+/// channel), `[N, h·w, p²·C]` (MAE's `patchify`).
+pub fn patchify(images: Tensor<4>, patch: usize) -> Tensor<3> {
+    let [n, c, height, width] = images.dims();
+    let (h, w) = (height / patch, width / patch);
+    images
+        .slice(s![.., .., 0..h * patch, 0..w * patch])
+        .reshape([n, c, h, patch, w, patch])
+        .permute([0, 2, 4, 3, 5, 1])
+        .reshape([n, h * w, patch * patch * c])
+}
+
+/// MAE's pixel targets: each patch minus its mean, over `√(unbiased variance + 1e-6)`.
+pub fn normalize_patches(patches: Tensor<3>) -> Tensor<3> {
+    let [_, _, values] = patches.dims();
+    let mean = patches.clone().mean_dim(2);
+    let centred = patches - mean;
+    let var = centred.clone().powi_scalar(2).sum_dim(2) / (values as f64 - 1.0).max(1.0);
+    centred / (var + 1e-6).sqrt()
+}
+
+/// The loss on removed patches only: `Σ m · mean_P((pred − target)²) / Σ m`, with `removed`
+/// `[N, T]` (1 = removed).
+pub fn masked_patch_loss(pred: Tensor<3>, target: Tensor<3>, removed: Tensor<2>) -> Tensor<1> {
+    let [n, t, _] = pred.dims();
+    let per_patch = (pred - target).powi_scalar(2).mean_dim(2).reshape([n, t]);
+    ((per_patch * removed.clone()).sum() / removed.sum()).reshape([1])
+}
+
+impl Mae {
+    /// Predicted patches `[N, T, p²·C]` (normalised when `norm_pix_loss`), the images'
+    /// patches and the removed-patch mask `[N, T]`.
+    fn predict(
+        &self,
+        net: &Network<MaeDecoder>,
+        batch: &[MaskedView],
+        device: &Device,
+    ) -> (Tensor<3>, Tensor<3>, Tensor<2>) {
+        let shape = batch.first().map_or([0; 3], |s| s.shape);
+        let images = stack_images(batch.iter().map(|s| s.image.as_slice()), shape, device);
+        let vit = net
+            .encoder
+            .as_vit()
+            .expect("Mae::new accepts ViT encoders only");
+        let (patches, cls, grid) = vit.embed(images.clone());
+        let [n, t, dim] = patches.dims();
+        let kept = batch.first().map_or(0, |s| s.mask.keep.len());
+        // The visible patches of every sample, gathered from the flattened batch.
+        let global = |per_sample: &dyn Fn(&PatchMask) -> &[usize]| {
+            let rows = batch.iter().enumerate().flat_map(|(i, s)| {
+                per_sample(&s.mask)
+                    .iter()
+                    .map(move |&j| (i * t + j) as i64)
+            });
+            indices(rows.collect(), device)
+        };
+        let visible = patches
+            .reshape([n * t, dim])
+            .select(0, global(&|m| &m.keep))
+            .reshape([n, kept, dim]);
+        let latent = vit.encode(Tensor::cat(vec![cls, visible], 1));
+
+        let head = &net.head;
+        let x = head.decoder_embed.forward(latent);
+        let [_, _, width] = x.dims();
+        let cls = x.clone().slice(s![.., 0..1, ..]);
+        let masks = head.mask_token.val().expand([n, t - kept, width]);
+        let shuffled = Tensor::cat(vec![x.slice(s![.., 1.., ..]), masks], 1);
+        let restore = batch.iter().enumerate().flat_map(|(i, s)| {
+            s.mask.restore.iter().map(move |&j| (i * t + j) as i64)
+        });
+        let tokens = shuffled
+            .reshape([n * t, width])
+            .select(0, indices(restore.collect(), device))
+            .reshape([n, t, width]);
+        let mut x = Tensor::cat(vec![cls, tokens], 1) + sincos_pos_embed(width, grid, device);
+        for block in &head.decoder_blocks {
+            x = block.forward(x);
+        }
+        let pred = head
+            .decoder_pred
+            .forward(head.decoder_norm.forward(x))
+            .slice(s![.., 1.., ..]);
+        let removed: Vec<f32> = batch
+            .iter()
+            .flat_map(|s| (0..t).map(|i| f32::from(u8::from(s.mask.removed(i)))))
+            .collect();
+        let removed = Tensor::from_data(TensorData::new(removed, [n, t]), device);
+        (pred, patchify(images, self.patch), removed)
+    }
+}
+
+impl Method for Mae {
+    type Config = MaeConfig;
+    type Head = MaeDecoder;
+    type Sample = MaskedView;
+
+    fn new(mut config: MaeConfig, context: &MethodContext) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            context.encoder.arch.vit_size().is_some(),
+            "method mae needs a Vision Transformer: set encoder.arch to vit-tiny, vit-small or vit-base (got {})",
+            context.encoder.arch.name()
+        );
+        anyhow::ensure!(
+            config.mask_ratio > 0.0 && config.mask_ratio < 1.0,
+            "method.mask_ratio must be between 0 and 1 (exclusive), got {}",
+            config.mask_ratio
+        );
+        anyhow::ensure!(
+            config.decoder_depth > 0
+                && config.decoder_heads > 0
+                && config.decoder_dim.is_multiple_of(config.decoder_heads)
+                && config.decoder_dim.is_multiple_of(4),
+            "method.decoder_dim ({}) must be a positive multiple of 4 and of method.decoder_heads ({}), with method.decoder_depth > 0",
+            config.decoder_dim,
+            config.decoder_heads
+        );
+        if config.view.size == 0 {
+            config.view.size = context.input.image_size;
+        }
+        Ok(Mae {
+            patch: context.encoder.patch_size,
+            config,
+            input: context.input.clone(),
+        })
+    }
+
+    fn config(&self) -> &MaeConfig {
+        &self.config
+    }
+
+    fn init_head(&self, encoder: &EncoderConfig, _online: &Encoder, device: &Device) -> MaeDecoder {
+        let (dim, width) = (encoder.vit_shape().dim, self.config.decoder_dim);
+        let pixels = self.patch * self.patch * encoder.in_channels;
+        MaeDecoder {
+            decoder_embed: linear(dim, width, device),
+            mask_token: Param::from_tensor(Tensor::random(
+                [1, 1, width],
+                Distribution::Normal(0.0, 0.02),
+                device,
+            )),
+            decoder_blocks: (0..self.config.decoder_depth)
+                .map(|_| Block::new(width, self.config.decoder_heads, 0.0, 0.0, device))
+                .collect(),
+            decoder_norm: layer_norm(width, device),
+            decoder_pred: linear(width, pixels, device),
+        }
+    }
+
+    fn sample(
+        &self,
+        image: Image,
+        _label: Option<u32>,
+        rng: &mut SampleRng,
+    ) -> anyhow::Result<MaskedView> {
+        let view = self.input.normalize(self.config.view.apply(&image, rng));
+        let tokens = (view.height / self.patch) * (view.width / self.patch);
+        Ok(MaskedView {
+            shape: [view.channels, view.height, view.width],
+            image: view.data,
+            mask: PatchMask::random(tokens, self.config.mask_ratio, rng),
+        })
+    }
+
+    fn step(
+        &self,
+        net: &Network<MaeDecoder>,
+        batch: &[MaskedView],
+        device: &Device,
+        _progress: Progress,
+    ) -> StepOutput {
+        let (pred, patches, removed) = self.predict(net, batch, device);
+        let target = match self.config.norm_pix_loss {
+            true => normalize_patches(patches),
+            false => patches,
+        };
+        StepOutput::loss(masked_patch_loss(pred, target, removed))
+    }
+
+    fn render(
+        &self,
+        net: &Network<MaeDecoder>,
+        batch: &[MaskedView],
+        device: &Device,
+    ) -> Option<Grid> {
+        let shown = &batch[..batch.len().min(6)];
+        let [c, height, width] = shown.first()?.shape;
+        let (pred, patches, _) = self.predict(net, shown, device);
+        // Predictions of normalised patches are drawn with each patch's own mean and spread,
+        // as MAE's visualisation does.
+        let pred = match self.config.norm_pix_loss {
+            true => {
+                let [_, _, values] = patches.dims();
+                let mean = patches.clone().mean_dim(2);
+                let var = (patches.clone() - mean.clone()).powi_scalar(2).sum_dim(2)
+                    / (values as f64 - 1.0).max(1.0);
+                pred * (var + 1e-6).sqrt() + mean
+            }
+            false => pred,
+        };
+        let pred: Vec<f32> = pred.into_data().convert::<f32>().try_into_vec().ok()?;
+        let p = self.patch;
+        let (h, w) = (height / p, width / p);
+        let per_image = h * w * p * p * c;
+        let denormalize = |data: Vec<f32>| Image {
+            channels: c,
+            height,
+            width,
+            data: data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * self.input.std[i / (height * width)] + self.input.mean[i / (height * width)])
+                .collect(),
+        };
+        let mut grid = Grid::new(3, 96);
+        for (n, sample) in shown.iter().enumerate() {
+            let mut masked = sample.image.clone();
+            let mut pasted = sample.image.clone();
+            for i in 0..h {
+                for j in 0..w {
+                    let removed = sample.mask.removed(i * w + j);
+                    for (y, x, ch) in (0..p)
+                        .flat_map(|y| (0..p).flat_map(move |x| (0..c).map(move |ch| (y, x, ch))))
+                    {
+                        let pixel = ch * height * width + (i * p + y) * width + j * p + x;
+                        if removed {
+                            let k = n * per_image + (i * w + j) * p * p * c + (y * p + x) * c + ch;
+                            masked[pixel] = 0.0;
+                            pasted[pixel] = pred[k];
+                        }
+                    }
+                }
+            }
+            grid.push(&denormalize(sample.image.clone()), "original");
+            grid.push(&denormalize(masked), "masked");
+            grid.push(&denormalize(pasted), "reconstruction + visible");
+        }
+        Some(grid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn masking_keeps_the_requested_share_and_restores_the_order() {
+        let mut rng = SampleRng::seed_from_u64(3);
+        for (tokens, ratio, kept) in [(49, 0.75, 12), (64, 0.75, 16), (196, 0.75, 49), (4, 0.9, 1)] {
+            let mask = PatchMask::random(tokens, ratio, &mut rng);
+            assert_eq!(mask.keep.len(), kept);
+            assert_eq!((0..tokens).filter(|&i| mask.removed(i)).count(), tokens - kept);
+            // `restore` is a permutation whose first `kept` positions are the kept patches.
+            let mut seen = vec![false; tokens];
+            for &position in &mask.restore {
+                seen[position] = true;
+            }
+            assert!(seen.iter().all(|&s| s));
+            for (position, &patch) in mask.keep.iter().enumerate() {
+                assert_eq!(mask.restore[patch], position);
+            }
+        }
+        // Different samples get different masks.
+        let a = PatchMask::random(49, 0.75, &mut rng);
+        let b = PatchMask::random(49, 0.75, &mut rng);
+        assert_ne!(a.keep, b.keep);
+    }
+
+    #[test]
+    fn patchify_orders_rows_columns_then_channels() {
+        // A 2-channel 4×4 image, patch 2: value = 100·channel + 10·row + column.
+        let data: Vec<f32> = (0..2)
+            .flat_map(|c| (0..4).flat_map(move |y| (0..4).map(move |x| (100 * c + 10 * y + x) as f32)))
+            .collect();
+        let device = Device::flex();
+        let images = Tensor::<4>::from_data(TensorData::new(data, [1, 2, 4, 4]), &device);
+        let patches: Vec<f32> = patchify(images, 2).into_data().try_to_vec().unwrap();
+        // Patch 1 (row 0, column 1) covers rows 0–1, columns 2–3.
+        assert_eq!(
+            &patches[8..16],
+            &[2.0, 102.0, 3.0, 103.0, 12.0, 112.0, 13.0, 113.0]
+        );
+    }
+
+    #[test]
+    fn the_loss_is_the_hand_computed_mean_over_removed_patches() {
+        let device = Device::flex();
+        // Two patches of two values; normalised targets of [1, 3] are [-1, 1]/√(2 + 1e-6).
+        let patches = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 3.0, 5.0, 5.0], [1, 2, 2]), &device);
+        let target: Vec<f32> = normalize_patches(patches.clone()).into_data().try_to_vec().unwrap();
+        let s = (2.0f32 + 1e-6).sqrt();
+        assert!((target[0] + 1.0 / s).abs() < 1e-6 && (target[1] - 1.0 / s).abs() < 1e-6);
+        assert!(target[2].abs() < 1e-6 && target[3].abs() < 1e-6, "{target:?}");
+        // Prediction 0 everywhere: patch 0's error is 1/(2 + 1e-6), patch 1's is 0. Only
+        // patch 0 removed → loss = 1/(2 + 1e-6); both removed → half that.
+        let pred = Tensor::<3>::zeros([1, 2, 2], &device);
+        let target = normalize_patches(patches);
+        let loss = |removed: [f32; 2]| -> f32 {
+            let removed = Tensor::<2>::from_data(TensorData::new(removed.to_vec(), [1, 2]), &device);
+            masked_patch_loss(pred.clone(), target.clone(), removed).into_scalar()
+        };
+        assert!((loss([1.0, 0.0]) - 1.0 / (2.0 + 1e-6)).abs() < 1e-6);
+        assert!((loss([1.0, 1.0]) - 0.5 / (2.0 + 1e-6)).abs() < 1e-6);
+    }
+}
