@@ -78,6 +78,22 @@ impl InputSpec {
         pretext_data::augment::normalize(image, &self.mean, &self.std)
     }
 
+    /// The picture of normalised planar values of shape `[channels, height, width]`: each
+    /// channel times its std plus its mean (the inverse of [`InputSpec::normalize`]).
+    pub fn denormalize(&self, data: &[f32], [channels, height, width]: [usize; 3]) -> Image {
+        let plane = height * width;
+        Image {
+            channels,
+            height,
+            width,
+            data: data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * self.std[i / plane] + self.mean[i / plane])
+                .collect(),
+        }
+    }
+
     /// The deterministic evaluation transform: channel conversion, resize of the shorter side
     /// to `image_size` and a centre crop (identity for images already of that size), then
     /// normalisation. Returns planar values ready for a `[C, H, W]` tensor slot.

@@ -250,6 +250,21 @@ fn mae_learns_to_reconstruct_the_removed_patches() {
 }
 
 #[test]
+fn simmim_learns_on_a_vit_and_on_a_convnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = gray_data(&dir.path().join("gray"));
+    let losses = run(
+        &gray,
+        "simmim",
+        &dir.path().join("vit"),
+        &small_heads("simmim"),
+    );
+    assert_falls("simmim on a ViT", &losses);
+    let losses = run(&gray, "simmim", &dir.path().join("convnet"), &[]);
+    assert_falls("simmim on the ConvNet", &losses);
+}
+
+#[test]
 fn show_draws_every_registered_method_without_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let gray = gray_data(&dir.path().join("gray"));
@@ -314,6 +329,7 @@ fn small_heads(method: &str) -> Vec<&'static str> {
             "method.decoder_depth=1",
             "method.decoder_heads=2",
         ],
+        "simmim" => vec!["encoder.arch=\"vit-tiny\"", "encoder.depth=2"],
         _ => vec![],
     }
 }

@@ -323,10 +323,18 @@ impl VisionTransformer {
     /// blocks).
     pub fn embed(&self, images: Tensor<4>) -> (Tensor<3>, Tensor<3>, [usize; 2]) {
         let (tokens, grid) = self.patch_embed.forward(images);
+        let (patches, cls) = self.add_positions(tokens, grid);
+        (patches, cls, grid)
+    }
+
+    /// Patch tokens `[N, h·w, D]` of a `[h, w]` grid (from [`PatchEmbed::forward`], possibly
+    /// edited, as SimMIM replaces masked ones) with their position embeddings, and the CLS
+    /// token with its own, `[N, 1, D]`.
+    pub fn add_positions(&self, tokens: Tensor<3>, grid: [usize; 2]) -> (Tensor<3>, Tensor<3>) {
         let [n, _, dim] = tokens.dims();
         let pos = self.pos_embed_for(grid);
         let cls = (self.cls_token.val() + pos.clone().slice(s![.., 0..1, ..])).expand([n, 1, dim]);
-        (tokens + pos.slice(s![.., 1.., ..]), cls, grid)
+        (tokens + pos.slice(s![.., 1.., ..]), cls)
     }
 
     /// The blocks and the final norm over a token sequence `[N, T, D]`.

@@ -251,20 +251,7 @@ impl Method for Inpainting {
             .ok()?;
         let mut grid = Grid::new(3, 96);
         let n = c * h * w;
-        let denormalize = |data: &[f32]| {
-            let plane = h * w;
-            let values = data
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v * self.input.std[i / plane] + self.input.mean[i / plane])
-                .collect();
-            Image {
-                channels: c,
-                height: h,
-                width: w,
-                data: values,
-            }
-        };
+        let denormalize = |data: &[f32]| self.input.denormalize(data, [c, h, w]);
         for (i, sample) in shown.iter().enumerate() {
             // The painting pasted into the hole; the context is kept as it was.
             let composed: Vec<f32> = (0..n)

@@ -340,16 +340,7 @@ impl Method for Mae {
         let p = self.patch;
         let (h, w) = (height / p, width / p);
         let per_image = h * w * p * p * c;
-        let denormalize = |data: Vec<f32>| Image {
-            channels: c,
-            height,
-            width,
-            data: data
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v * self.input.std[i / (height * width)] + self.input.mean[i / (height * width)])
-                .collect(),
-        };
+        let denormalize = |data: Vec<f32>| self.input.denormalize(&data, [c, height, width]);
         let mut grid = Grid::new(3, 96);
         for (n, sample) in shown.iter().enumerate() {
             let mut masked = sample.image.clone();

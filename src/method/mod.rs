@@ -25,6 +25,7 @@ registry::methods! {
     "moco" => moco::Moco,
     "dino" => dino::Dino,
     "mae" => mae::Mae,
+    "simmim" => simmim::SimMim,
     "supervised" => supervised::Supervised,
 }
 
