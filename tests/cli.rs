@@ -296,6 +296,33 @@ fn a_vit_pretrains_with_dino_multi_crop_and_exports_under_timm_names() {
     let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert!(record["top1"].as_f64().unwrap() > 0.0, "{record}");
 
+    // `show` draws the teacher's CLS attention per head beside the method's picture.
+    let png = dir.path().join("dino.png");
+    let out = pretext(&[
+        "show",
+        "--checkpoint",
+        run_s,
+        "--count",
+        "3",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let attention = dir.path().join("dino-attention.png");
+    assert!(
+        stdout(&out).contains("dino-attention.png"),
+        "{}",
+        stdout(&out)
+    );
+    let picture = image::open(&attention).unwrap();
+    // Three rows of the image and its 3 heads.
+    assert!(
+        picture.width() > picture.height(),
+        "{}x{}",
+        picture.width(),
+        picture.height()
+    );
+
     let exported = dir.path().join("vit.safetensors");
     let out = pretext(&[
         "export",

@@ -286,8 +286,13 @@ fn show_draws_every_registered_method_without_a_checkpoint() {
         }
         overrides.extend(small_heads(method).iter().map(|s| s.to_string()));
         let config = RunConfig::from_toml("", &overrides, "t").unwrap();
-        train::show(config, None, 4, &png).unwrap_or_else(|e| panic!("{method}: {e:#}"));
+        let written =
+            train::show(config, None, 4, &png).unwrap_or_else(|e| panic!("{method}: {e:#}"));
         assert!(image::open(&png).is_ok(), "{method}");
+        // ViT encoders also get their attention maps.
+        let vit = small_heads(method).iter().any(|o| o.contains("vit-"));
+        assert_eq!(written.len(), 1 + usize::from(vit), "{method}: {written:?}");
+        assert!(written.iter().all(|p| image::open(p).is_ok()), "{method}");
     }
 }
 

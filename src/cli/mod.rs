@@ -209,8 +209,9 @@ fn show(args: ShowArgs) -> Result<()> {
             None,
         ),
     };
-    train::show(config, checkpoint.as_deref(), args.count, &args.out)?;
-    println!("wrote {}", args.out.display());
+    for path in train::show(config, checkpoint.as_deref(), args.count, &args.out)? {
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 

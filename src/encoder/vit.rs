@@ -351,6 +351,26 @@ impl VisionTransformer {
         (self.encode(Tensor::cat(vec![cls, patches], 1)), grid)
     }
 
+    /// How the CLS token attends to the patches in the last block, per head, `[N, heads, h·w]`,
+    /// and the patch grid: the maps of DINO's figure 1.
+    pub fn cls_attention(&self, images: Tensor<4>) -> (Tensor<3>, [usize; 2]) {
+        let (patches, cls, grid) = self.embed(images);
+        let mut x = Tensor::cat(vec![cls, patches], 1);
+        let Some((last, before)) = self.blocks.split_last() else {
+            let [n, t, _] = x.dims();
+            return (Tensor::zeros([n, 1, t - 1], &x.device()), grid);
+        };
+        for block in before {
+            x = block.forward(x);
+        }
+        let weights = last.attn.weights(last.norm1.forward(x));
+        let [n, heads, t, _] = weights.dims();
+        let maps = weights
+            .slice(s![.., .., 0..1, 1..])
+            .reshape([n, heads, t - 1]);
+        (maps, grid)
+    }
+
     /// The patch tokens as a feature map, `[N, D, h, w]`.
     pub fn forward_map(&self, images: Tensor<4>) -> Tensor<4> {
         let (tokens, [h, w]) = self.forward_tokens(images);
@@ -550,6 +570,30 @@ mod tests {
             values(vit.pos_embed_for([8, 8])),
             values(sincos_pos_embed(48, [8, 8], &device))
         );
+    }
+
+    #[test]
+    fn the_cls_attention_is_a_row_of_softmax_weights_per_head() {
+        let device = Device::flex();
+        let config = tiny(
+            28,
+            EncoderConfig {
+                width: 0.25,
+                depth: 2,
+                ..Default::default()
+            },
+        );
+        let Encoder::Vit(vit) = config.init(&device) else {
+            unreachable!()
+        };
+        let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Default, &device);
+        let (maps, grid) = vit.cls_attention(x);
+        assert_eq!((maps.dims(), grid), ([2, 3, 49], [7, 7]));
+        // Each head's row over the CLS token and 49 patches sums to 1: the patches' share is
+        // positive and below 1.
+        for share in values(maps.sum_dim(2)) {
+            assert!(share > 0.0 && share < 1.0, "{share}");
+        }
     }
 
     #[test]

@@ -14,8 +14,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Draws `count` examples of the method's task with the network's answers into `png`:
-/// the network of a checkpoint, or a freshly initialised one (`checkpoint = None`).
-pub fn show(config: RunConfig, checkpoint: Option<&Path>, count: usize, png: &Path) -> Result<()> {
+/// the network of a checkpoint, or a freshly initialised one (`checkpoint = None`). For a
+/// ViT, also the CLS token's attention per head on `count` un-augmented images (DINO's figure
+/// 1) into `png` with `-attention` added to its name. Returns the files written.
+pub fn show(
+    config: RunConfig,
+    checkpoint: Option<&Path>,
+    count: usize,
+    png: &Path,
+) -> Result<Vec<PathBuf>> {
     let data = &config.data;
     let source = crate::dataset::open(&data.dataset, data.split, data.skip_corrupt)?;
     let name = config.method.name.clone();
@@ -31,6 +38,50 @@ pub fn show(config: RunConfig, checkpoint: Option<&Path>, count: usize, png: &Pa
     )?
 }
 
+/// Each image beside its CLS-attention map per head (nearest-upsampled to the image, scaled
+/// to its own range).
+fn attention_grid(
+    vit: &crate::encoder::VisionTransformer,
+    input: &crate::input::InputSpec,
+    images: &[Vec<f32>],
+    device: &burn::prelude::Device,
+) -> Result<pretext_data::grid::Grid> {
+    let [c, side] = [input.channels, input.image_size];
+    let batch =
+        crate::method::stack_images(images.iter().map(Vec::as_slice), [c, side, side], device);
+    let (maps, [h, w]) = vit.cls_attention(batch);
+    let heads = maps.dims()[1];
+    let maps: Vec<f32> = maps
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| anyhow::anyhow!("reading attention maps: {e:?}"))?;
+    let mut grid = pretext_data::grid::Grid::new(1 + heads, 96);
+    for (n, image) in images.iter().enumerate() {
+        grid.push(&input.denormalize(image, [c, side, side]), "image");
+        for head in 0..heads {
+            let map = &maps[(n * heads + head) * h * w..][..h * w];
+            let (lo, hi) = map
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let data = (0..side * side)
+                .map(|p| {
+                    let (y, x) = ((p / side) * h / side, (p % side) * w / side);
+                    (map[y * w + x] - lo) / (hi - lo).max(1e-12)
+                })
+                .collect();
+            let picture = pretext_data::Image {
+                channels: 1,
+                height: side,
+                width: side,
+                data,
+            };
+            grid.push(&picture, &format!("head {head}"));
+        }
+    }
+    Ok(grid)
+}
+
 struct Show {
     config: RunConfig,
     source: Arc<dyn ImageSource>,
@@ -40,9 +91,9 @@ struct Show {
 }
 
 impl MethodJob for Show {
-    type Output = Result<()>;
+    type Output = Result<Vec<PathBuf>>;
 
-    fn run<M: Method>(self) -> Result<()> {
+    fn run<M: Method>(self) -> Result<Vec<PathBuf>> {
         let count = self.count.clamp(1, self.source.len());
         let r = resolve::<M>(self.config, self.source)?;
         let device = crate::device::parse(&r.config.train.device)?;
@@ -59,12 +110,30 @@ impl MethodJob for Show {
                 r.method.sample(image, r.source.label(i), &mut rng)
             })
             .collect::<Result<Vec<_>>>()?;
+        let net = net.valid();
         let grid = r
             .method
-            .render(&net.valid(), &samples, &device)
+            .render(&net, &samples, &device)
             .with_context(|| format!("method `{}` draws no pictures", r.config.method.name))?;
         grid.save_png(&self.png)?;
-        Ok(())
+        let mut written = vec![self.png.clone()];
+        let encoder = r
+            .method
+            .transfer_encoder(&net)
+            .map_or(&net.encoder, |(_, encoder)| encoder);
+        if let Some(vit) = encoder.as_vit() {
+            let mut images = Vec::new();
+            for &i in &order[..count] {
+                images.push(r.input.eval_transform(r.source.get(i)?));
+            }
+            let path = self.png.with_file_name(format!(
+                "{}-attention.png",
+                self.png.file_stem().unwrap_or_default().to_string_lossy()
+            ));
+            attention_grid(vit, &r.input, &images, &device)?.save_png(&path)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 }
 
