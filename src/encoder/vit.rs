@@ -451,6 +451,18 @@ mod tests {
         .resolved(1, image_size)
     }
 
+    /// ViT-Tiny at width 0.25 (48-d) with 2 blocks, for 28-px gray images.
+    fn small() -> EncoderConfig {
+        tiny(
+            28,
+            EncoderConfig {
+                width: 0.25,
+                depth: 2,
+                ..Default::default()
+            },
+        )
+    }
+
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_to_vec().unwrap()
     }
@@ -485,14 +497,7 @@ mod tests {
                 "{size} px"
             );
         }
-        let config = tiny(
-            28,
-            EncoderConfig {
-                width: 0.25,
-                depth: 2,
-                ..Default::default()
-            },
-        );
+        let config = small();
         assert_eq!(config.vit_shape().dim, 48);
         assert_eq!(config.reduction(), 4);
         let encoder = config.init(&device);
@@ -575,14 +580,7 @@ mod tests {
     #[test]
     fn the_cls_attention_is_a_row_of_softmax_weights_per_head() {
         let device = Device::flex();
-        let config = tiny(
-            28,
-            EncoderConfig {
-                width: 0.25,
-                depth: 2,
-                ..Default::default()
-            },
-        );
+        let config = small();
         let Encoder::Vit(vit) = config.init(&device) else {
             unreachable!()
         };

@@ -148,13 +148,28 @@ pub fn patchify(images: Tensor<4>, patch: usize) -> Tensor<3> {
         .reshape([n, h * w, patch * patch * c])
 }
 
-/// MAE's pixel targets: each patch minus its mean, over `√(unbiased variance + 1e-6)`.
-pub fn normalize_patches(patches: Tensor<3>) -> Tensor<3> {
+/// The images of patches made by [`patchify`]: `[N, h·w, p²·C]` → `[N, C, h·p, w·p]`.
+pub fn unpatchify(patches: Tensor<3>, [h, w]: [usize; 2], patch: usize) -> Tensor<4> {
+    let [n, _, values] = patches.dims();
+    let c = values / (patch * patch);
+    patches
+        .reshape([n, h, w, patch, patch, c])
+        .permute([0, 5, 1, 3, 2, 4])
+        .reshape([n, c, h * patch, w * patch])
+}
+
+/// Each patch's mean and `√(unbiased variance + 1e-6)`, `[N, T, 1]` each.
+fn patch_stats(patches: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
     let [_, _, values] = patches.dims();
     let mean = patches.clone().mean_dim(2);
-    let centred = patches - mean;
-    let var = centred.clone().powi_scalar(2).sum_dim(2) / (values as f64 - 1.0).max(1.0);
-    centred / (var + 1e-6).sqrt()
+    let var = (patches - mean.clone()).powi_scalar(2).sum_dim(2) / (values as f64 - 1.0).max(1.0);
+    (mean, (var + 1e-6).sqrt())
+}
+
+/// MAE's pixel targets: each patch minus its mean, over `√(unbiased variance + 1e-6)`.
+pub fn normalize_patches(patches: Tensor<3>) -> Tensor<3> {
+    let (mean, spread) = patch_stats(patches.clone());
+    (patches - mean) / spread
 }
 
 /// The loss on removed patches only: `Σ m · mean_P((pred − target)²) / Σ m`, with `removed`
@@ -323,46 +338,47 @@ impl Method for Mae {
     ) -> Option<Grid> {
         let shown = &batch[..batch.len().min(6)];
         let [c, height, width] = shown.first()?.shape;
-        let (pred, patches, _) = self.predict(net, shown, device);
+        let (pred, patches, removed) = self.predict(net, shown, device);
         // Predictions of normalised patches are drawn with each patch's own mean and spread,
         // as MAE's visualisation does.
         let pred = match self.config.norm_pix_loss {
             true => {
-                let [_, _, values] = patches.dims();
-                let mean = patches.clone().mean_dim(2);
-                let var = (patches.clone() - mean.clone()).powi_scalar(2).sum_dim(2)
-                    / (values as f64 - 1.0).max(1.0);
-                pred * (var + 1e-6).sqrt() + mean
+                let (mean, spread) = patch_stats(patches.clone());
+                pred * spread + mean
             }
             false => pred,
         };
-        let pred: Vec<f32> = pred.into_data().convert::<f32>().try_into_vec().ok()?;
-        let p = self.patch;
-        let (h, w) = (height / p, width / p);
-        let per_image = h * w * p * p * c;
-        let denormalize = |data: Vec<f32>| self.input.denormalize(&data, [c, height, width]);
+        let [n, t, values] = patches.dims();
+        let removed = removed.reshape([n, t, 1]).expand([n, t, values]);
+        let kept = removed.clone().neg() + 1.0;
+        let grid_side = [height / self.patch, width / self.patch];
+        let shape = [c, grid_side[0] * self.patch, grid_side[1] * self.patch];
+        let pictures = [
+            patches.clone(),
+            patches.clone() * kept.clone(),
+            pred * removed + patches * kept,
+        ]
+        .map(|p| {
+            unpatchify(p, grid_side, self.patch)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .ok()
+        });
+        let [Some(original), Some(masked), Some(pasted)] = pictures else {
+            return None;
+        };
+        let per_image = shape.iter().product::<usize>();
         let mut grid = Grid::new(3, 96);
-        for (n, sample) in shown.iter().enumerate() {
-            let mut masked = sample.image.clone();
-            let mut pasted = sample.image.clone();
-            for i in 0..h {
-                for j in 0..w {
-                    let removed = sample.mask.removed(i * w + j);
-                    for (y, x, ch) in (0..p)
-                        .flat_map(|y| (0..p).flat_map(move |x| (0..c).map(move |ch| (y, x, ch))))
-                    {
-                        let pixel = ch * height * width + (i * p + y) * width + j * p + x;
-                        if removed {
-                            let k = n * per_image + (i * w + j) * p * p * c + (y * p + x) * c + ch;
-                            masked[pixel] = 0.0;
-                            pasted[pixel] = pred[k];
-                        }
-                    }
-                }
+        for i in 0..n {
+            let range = i * per_image..(i + 1) * per_image;
+            for (data, caption) in [
+                (&original, "original"),
+                (&masked, "masked"),
+                (&pasted, "reconstruction + visible"),
+            ] {
+                grid.push(&self.input.denormalize(&data[range.clone()], shape), caption);
             }
-            grid.push(&denormalize(sample.image.clone()), "original");
-            grid.push(&denormalize(masked), "masked");
-            grid.push(&denormalize(pasted), "reconstruction + visible");
         }
         Some(grid)
     }
@@ -404,12 +420,19 @@ mod tests {
             .collect();
         let device = Device::flex();
         let images = Tensor::<4>::from_data(TensorData::new(data, [1, 2, 4, 4]), &device);
-        let patches: Vec<f32> = patchify(images, 2).into_data().try_to_vec().unwrap();
+        let patches: Vec<f32> = patchify(images.clone(), 2).into_data().try_to_vec().unwrap();
         // Patch 1 (row 0, column 1) covers rows 0–1, columns 2–3.
         assert_eq!(
             &patches[8..16],
             &[2.0, 102.0, 3.0, 103.0, 12.0, 112.0, 13.0, 113.0]
         );
+        // unpatchify undoes it.
+        let back = unpatchify(patchify(images.clone(), 2), [2, 2], 2);
+        let (back, original): (Vec<f32>, Vec<f32>) = (
+            back.into_data().try_to_vec().unwrap(),
+            images.into_data().try_to_vec().unwrap(),
+        );
+        assert_eq!(back, original);
     }
 
     #[test]
