@@ -153,6 +153,13 @@ pub struct OptimConfig {
     pub nesterov: bool,
     /// Weight decay (L2 for SGD, decoupled for AdamW).
     pub weight_decay: f64,
+    /// When set, the weight decay follows a cosine from `weight_decay` at the first step to
+    /// this at the last (DINO's `weight_decay_end`, I-JEPA's `final_weight_decay`: 0.04 →
+    /// 0.4); AdamW and LARS only.
+    pub weight_decay_end: Option<f64>,
+    /// When positive, each parameter's gradient is scaled down to an L2 norm of at most this
+    /// before the step (DINO's per-parameter `clip_grad`, 3.0 for ViTs); 0 = no clipping.
+    pub clip_grad: f64,
     /// AdamW β₁.
     pub beta1: f64,
     /// AdamW β₂.
@@ -179,6 +186,8 @@ impl Default for OptimConfig {
             momentum: 0.9,
             nesterov: false,
             weight_decay: 5e-4,
+            weight_decay_end: None,
+            clip_grad: 0.0,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -390,6 +399,20 @@ impl RunConfig {
                 t.freeze_stages,
                 crate::encoder::STAGES
             );
+        }
+        if let Some(end) = self.optim.weight_decay_end {
+            if self.optim.name == OptimizerKind::Sgd {
+                bail!(
+                    "optim.weight_decay_end schedules AdamW's and LARS's weight decay; set optim.name to \"adamw\" or \"lars\", or remove it"
+                );
+            }
+            if !(end.is_finite() && end >= 0.0) {
+                bail!("optim.weight_decay_end must be a number ≥ 0, got {end}");
+            }
+        }
+        let clip = self.optim.clip_grad;
+        if !(clip.is_finite() && clip >= 0.0) {
+            bail!("optim.clip_grad must be a number ≥ 0 (0 = no clipping), got {clip}");
         }
         let scale = self.optim.encoder_lr_scale;
         if !(scale.is_finite() && scale >= 0.0) {

@@ -113,7 +113,13 @@ fn compute<M: Method>(r: &Resolved<M>, steps: u64) -> Result<Throughput> {
             total_steps: total,
         };
         let (loss, _) = replicas.forward_backward(r.method.as_ref(), &samples, 1, progress)?;
-        r.update(&mut replicas, r.config.optim.lr, step + 1, total);
+        let optim = &r.config.optim;
+        r.update(
+            &mut replicas,
+            (optim.lr, optim.weight_decay),
+            step + 1,
+            total,
+        );
         losses.push(loss);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);

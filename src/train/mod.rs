@@ -112,9 +112,9 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     while step < plan.end {
         let (loss, epoch, output, samples) =
             accumulated_step(&r, &mut replicas, &mut loader, &mut reporter, &plan, step)?;
-        let lr = plan.lr.at(step);
+        let (lr, weight_decay) = (plan.lr.at(step), plan.weight_decay.at(step));
         step += 1;
-        r.update(&mut replicas, lr, step, plan.total);
+        r.update(&mut replicas, (lr, weight_decay), step, plan.total);
         summary.losses.push(loss);
         let due = plan.due(
             step,

@@ -5,6 +5,7 @@ use crate::encoder::Encoder;
 use crate::method::Network;
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::momentum::{Momentum, MomentumConfig, MomentumState};
 use burn::optim::{
     AdamWConfig, AdamWState, GradientsAccumulator, GradientsParams, ModuleOptimizer, Optimizer,
@@ -12,21 +13,54 @@ use burn::optim::{
 };
 use burn::prelude::*;
 use burn::tensor::Gradients;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Builds the optimiser `config` describes.
+/// The weight decay of the current optimiser step, shared by the trainer, which sets it from
+/// the run's schedule before every step ([`super::schedule::Plan::weight_decay`]), and the
+/// optimisers that read it (AdamW and LARS; every replica's copy reads the same value).
+#[derive(Clone, Debug)]
+pub struct DecayRate(Arc<AtomicU64>);
+
+impl DecayRate {
+    /// A rate of `value`.
+    pub fn new(value: f64) -> Self {
+        DecayRate(Arc::new(AtomicU64::new(value.to_bits())))
+    }
+
+    /// Sets the rate for the steps that follow.
+    pub fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The current rate.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Builds the optimiser `config` describes, with its weight decay fixed at
+/// `optim.weight_decay`.
+pub fn build(config: &OptimConfig) -> ModuleOptimizer {
+    build_scheduled(config, &DecayRate::new(config.weight_decay))
+}
+
+/// Builds the optimiser `config` describes; AdamW and LARS read their weight decay from
+/// `decay` at every step.
 ///
 /// SGD follows `torch.optim.SGD`: momentum without dampening (burn's default dampening is
 /// 0.1, PyTorch's 0), optional Nesterov, weight decay added to the gradient. AdamW is
-/// [`AdamW`], LARS [`Lars`].
-pub fn build(config: &OptimConfig) -> ModuleOptimizer {
-    match config.name {
+/// [`AdamW`], LARS [`Lars`]. With `optim.clip_grad` each parameter's gradient is first
+/// scaled to that L2 norm at most (burn's per-tensor norm clipping, DINO's `clip_gradients`).
+pub fn build_scheduled(config: &OptimConfig, decay: &DecayRate) -> ModuleOptimizer {
+    let optimizer = match config.name {
         OptimizerKind::Lars => ModuleOptimizer::from(Lars {
             momentum: Momentum::new(&MomentumConfig {
                 momentum: config.momentum,
                 dampening: 0.0,
                 nesterov: config.nesterov,
             }),
-            weight_decay: config.weight_decay,
+            weight_decay: decay.clone(),
             trust_coefficient: config.trust_coefficient,
             clip_lr: config.clip_lr,
         }),
@@ -44,29 +78,29 @@ pub fn build(config: &OptimConfig) -> ModuleOptimizer {
                 .with_weight_decay(decay)
                 .init()
         }
-        OptimizerKind::Adamw => {
-            let adamw = AdamWConfig::new()
+        OptimizerKind::Adamw => ModuleOptimizer::from(AdamW {
+            adam: AdamWConfig::new()
                 .with_beta_1(config.beta1 as f32)
                 .with_beta_2(config.beta2 as f32)
-                .with_epsilon(config.eps as f32);
-            ModuleOptimizer::from(AdamW {
-                decayed: adamw
-                    .clone()
-                    .with_weight_decay(config.weight_decay as f32)
-                    .build(),
-                plain: adamw.with_weight_decay(0.0).build(),
-            })
-        }
+                .with_epsilon(config.eps as f32)
+                .with_weight_decay(0.0)
+                .build(),
+            weight_decay: decay.clone(),
+        }),
+    };
+    match config.clip_grad > 0.0 {
+        true => optimizer.with_grad_clipping(GradientClipping::Norm(config.clip_grad as f32)),
+        false => optimizer,
     }
 }
 
-/// `torch.optim.AdamW` (Loshchilov & Hutter 2019, decoupled decay `w ← w − lr·λ·w`) whose
-/// weight decay spares biases and normalisation parameters (the one-dimensional tensors), as
-/// DINO's and MAE's reference code and timm group them.
+/// `torch.optim.AdamW` (Loshchilov & Hutter 2019, decoupled decay `w ← w − lr·λ·w` before
+/// Adam's step) whose weight decay spares biases and normalisation parameters (the
+/// one-dimensional tensors), as DINO's and MAE's reference code and timm group them.
 #[derive(Clone)]
 pub struct AdamW {
-    decayed: burn::optim::AdamW,
-    plain: burn::optim::AdamW,
+    adam: burn::optim::AdamW,
+    weight_decay: DecayRate,
 }
 
 impl Optimizer for AdamW {
@@ -79,10 +113,11 @@ impl Optimizer for AdamW {
         grad: Tensor<D>,
         state: Option<AdamWState<D>>,
     ) -> (Tensor<D>, Option<AdamWState<D>>) {
-        match D > 1 {
-            true => self.decayed.step(lr, tensor, grad, state),
-            false => self.plain.step(lr, tensor, grad, state),
-        }
+        let tensor = match D > 1 {
+            true => tensor.mul_scalar(1.0 - lr * self.weight_decay.get()),
+            false => tensor,
+        };
+        self.adam.step(lr, tensor, grad, state)
     }
 
     fn to_device<const D: usize>(state: AdamWState<D>, device: &Device) -> AdamWState<D> {
@@ -111,7 +146,7 @@ impl Optimizer for AdamW {
 #[derive(Clone)]
 pub struct Lars {
     momentum: Momentum,
-    weight_decay: f64,
+    weight_decay: DecayRate,
     trust_coefficient: f64,
     clip_lr: bool,
 }
@@ -127,7 +162,7 @@ impl Optimizer for Lars {
         state: Option<MomentumState<D>>,
     ) -> (Tensor<D>, Option<MomentumState<D>>) {
         let grad = if D > 1 {
-            let g = grad + tensor.clone().mul_scalar(self.weight_decay);
+            let g = grad + tensor.clone().mul_scalar(self.weight_decay.get());
             let w_norm = tensor.clone().powi_scalar(2).sum().sqrt();
             let g_norm = g.clone().powi_scalar(2).sum().sqrt();
             let degenerate = w_norm
@@ -327,6 +362,64 @@ mod tests {
             "{w:?}"
         );
         assert_eq!(b, 2.0);
+    }
+
+    /// A scheduled decay is read at every step: zero gradients (Adam's step is then 0), lr
+    /// 0.1, λ 0.5 then 0.1: w is multiplied by 1 − 0.05, then by 1 − 0.01.
+    #[test]
+    fn adamw_reads_the_scheduled_decay_at_every_step() {
+        let device = Device::flex().autodiff();
+        let mut model = Matrix {
+            w: Param::from_tensor(Tensor::from_floats([[3.0, 4.0]], &device)),
+            b: Param::from_tensor(Tensor::from_floats([2.0], &device)),
+        };
+        let config = OptimConfig {
+            name: OptimizerKind::Adamw,
+            ..OptimConfig::default()
+        };
+        let decay = DecayRate::new(0.5);
+        let mut optimizer = build_scheduled(&config, &decay);
+        for rate in [0.5, 0.1] {
+            decay.set(rate);
+            let loss = (model.w.val().sum() + model.b.val().sum()).mul_scalar(0.0);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(0.1, model, grads);
+        }
+        let w: Vec<f32> = model.w.val().into_data().try_into_vec().unwrap();
+        let kept = 0.95 * 0.99;
+        assert!(
+            (w[0] - 3.0 * kept).abs() < 1e-6 && (w[1] - 4.0 * kept).abs() < 1e-6,
+            "{w:?}"
+        );
+    }
+
+    /// `clip_grad` scales each parameter's gradient to that norm at most (DINO's clipping):
+    /// plain SGD at lr 1 on f = 10·Σw from w = [[3, 4]] has gradient [[10, 10]] (norm 10√2);
+    /// clipped to norm 1 the step is [[1, 1]]/√2. The bias's gradient, 1, is under the cap.
+    #[test]
+    fn clip_grad_caps_each_parameters_gradient_norm() {
+        let device = Device::flex().autodiff();
+        let mut model = Matrix {
+            w: Param::from_tensor(Tensor::from_floats([[3.0, 4.0]], &device)),
+            b: Param::from_tensor(Tensor::from_floats([0.0], &device)),
+        };
+        let config = OptimConfig {
+            momentum: 0.0,
+            weight_decay: 0.0,
+            clip_grad: 1.0,
+            ..OptimConfig::default()
+        };
+        let loss = model.w.val().sum().mul_scalar(10.0) + model.b.val().sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = build(&config).step(1.0, model, grads);
+        let w: Vec<f32> = model.w.val().into_data().try_into_vec().unwrap();
+        let step = 0.5f32.sqrt();
+        assert!(
+            (w[0] - (3.0 - step)).abs() < 1e-5 && (w[1] - (4.0 - step)).abs() < 1e-5,
+            "{w:?}"
+        );
+        let b: f32 = model.b.val().into_scalar();
+        assert!((b + 1.0).abs() < 1e-6, "{b}");
     }
 
     /// One clipped LARS step from w₀ = [[3, 4]] (as above: λ 0.5, η 0.1, ratio 1/15, no

@@ -29,6 +29,8 @@ pub(super) struct Resolved<M: Method> {
     pub input: InputSpec,
     /// The training images.
     pub source: Arc<dyn ImageSource>,
+    /// The weight decay the optimisers read, set before every step ([`Resolved::update`]).
+    pub weight_decay: optim::DecayRate,
 }
 
 /// `config` completed for the images of `source`: the image size, channels and
@@ -95,6 +97,7 @@ pub(super) fn resolve<M: Method>(
     config.method.options = toml::Table::try_from(method.config())?;
     Ok(Resolved {
         text: config.to_toml()?,
+        weight_decay: optim::DecayRate::new(config.optim.weight_decay),
         config,
         method,
         encoder,
@@ -226,7 +229,7 @@ impl<M: Method> Resolved<M> {
             train.device
         );
         let net = self.network(&devices[0], saved)?;
-        let mut optimizer = optim::build(&self.config.optim);
+        let mut optimizer = optim::build_scheduled(&self.config.optim, &self.weight_decay);
         if let Some((saved, path)) = saved {
             optimizer = optimizer
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer.clone()))
@@ -243,12 +246,13 @@ impl<M: Method> Resolved<M> {
         Ok(replicas)
     }
 
-    /// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`), then the
-    /// method's after-step (e.g. BYOL's target update) for optimiser step `step` of `total`.
+    /// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`) with weight
+    /// decay `weight_decay`, then the method's after-step (e.g. BYOL's target update) for
+    /// optimiser step `step` of `total`.
     pub fn update(
         &self,
         replicas: &mut parallel::Replicas<M::Head>,
-        lr: f64,
+        (lr, weight_decay): (f64, f64),
         step: u64,
         total: u64,
     ) {
@@ -256,6 +260,7 @@ impl<M: Method> Resolved<M> {
             step,
             total_steps: total,
         };
+        self.weight_decay.set(weight_decay);
         let scale = self.config.optim.encoder_lr_scale;
         replicas.update(self.method.as_ref(), lr, scale, progress);
     }

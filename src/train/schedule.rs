@@ -47,6 +47,9 @@ pub struct Plan {
     pub end: u64,
     /// The learning rate (scaled by `optim.lr_scaling` for the effective batch).
     pub lr: WarmupCosine,
+    /// The weight decay: `optim.weight_decay`, or a cosine from it to
+    /// `optim.weight_decay_end` over the run (no warm-up).
+    pub weight_decay: WarmupCosine,
     checkpoint_every: u64,
     checkpoint_minutes: f64,
     log_every: u64,
@@ -92,6 +95,12 @@ impl Plan {
                 base: optim.lr * scale,
                 min: optim.min_lr,
                 warmup: warmup.round() as u64,
+                total,
+            },
+            weight_decay: WarmupCosine {
+                base: optim.weight_decay,
+                min: optim.weight_decay_end.unwrap_or(optim.weight_decay),
+                warmup: 0,
                 total,
             },
             checkpoint_every: train.checkpoint_every,
@@ -180,5 +189,44 @@ mod tests {
         assert_eq!(probed, [4, 8, 10]);
         assert!(plan.due(4, now, Some(0)).log, "a probed step is logged");
         assert!(Plan::new(&config(40), 10).is_err());
+    }
+
+    /// DINO's weight-decay schedule: a cosine from `optim.weight_decay` at the first step to
+    /// `optim.weight_decay_end` at the last, without warm-up; constant when the end is unset.
+    #[test]
+    fn weight_decay_follows_a_cosine_to_its_end() {
+        let plan = |extra: &[&str]| {
+            let mut overrides = vec![
+                "method.name=\"rotation\"".to_string(),
+                "data.dataset=\"folder:images\"".into(),
+                "optim.name=\"adamw\"".into(),
+                "optim.weight_decay=0.04".into(),
+                "optim.warmup_epochs=1.0".into(),
+            ];
+            overrides.extend(extra.iter().map(|s| s.to_string()));
+            Plan::new(&RunConfig::from_toml("", &overrides, "test").unwrap(), 10).unwrap()
+        };
+        let scheduled = plan(&["optim.weight_decay_end=0.4"]);
+        let total = scheduled.total;
+        assert!((scheduled.weight_decay.at(0) - 0.04).abs() < 1e-12);
+        assert!((scheduled.weight_decay.at(total / 2) - 0.22).abs() < 1e-12);
+        assert!((scheduled.weight_decay.at(total) - 0.4).abs() < 1e-12);
+        let constant = plan(&[]);
+        assert!((0..=total).all(|s| constant.weight_decay.at(s) == 0.04));
+        // SGD's decay is burn's, fixed: the key is refused with its name.
+        let err = RunConfig::from_toml(
+            "",
+            &[
+                "method.name=\"rotation\"".into(),
+                "data.dataset=\"folder:images\"".into(),
+                "optim.weight_decay_end=0.4".into(),
+            ],
+            "test",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("optim.weight_decay_end"),
+            "{err:#}"
+        );
     }
 }
