@@ -46,6 +46,13 @@ pub fn cosine_tau(base: f64, end: f64, step: u64, total: u64) -> f64 {
     end - (end - base) * ((std::f64::consts::PI * progress).cos() + 1.0) / 2.0
 }
 
+/// I-JEPA's target decay rate at step `step` of `total` (Assran et al. 2023; the reference's
+/// momentum scheduler): linear from `base` at the first step to `end` at the last.
+pub fn linear_tau(base: f64, end: f64, step: u64, total: u64) -> f64 {
+    let progress = step.min(total) as f64 / total.max(1) as f64;
+    base + (end - base) * progress
+}
+
 /// Moves every floating-point tensor of `target` (parameters and running statistics) toward
 /// the matching tensor of `online`: `target ← τ·target + (1 − τ)·online`. The two modules
 /// must have the same structure (the target is a copy of the online network); no gradient
@@ -160,6 +167,10 @@ mod tests {
         assert!((cosine_tau(0.99, 1.0, 50, 100) - 0.995).abs() < 1e-12);
         assert_eq!(cosine_tau(0.999, 0.999, 37, 100), 0.999);
         assert_eq!(cosine_tau(0.0, 0.0, 37, 100), 0.0);
+        // I-JEPA's linear rate: a quarter of the way at a quarter of the run.
+        assert!((linear_tau(0.996, 1.0, 25, 100) - 0.997).abs() < 1e-12);
+        assert!((linear_tau(0.996, 1.0, 0, 100) - 0.996).abs() < 1e-12);
+        assert!((linear_tau(0.996, 1.0, 150, 100) - 1.0).abs() < 1e-12);
     }
 
     fn set(linear: Linear, w: [f32; 2], b: f32) -> Linear {

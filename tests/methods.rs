@@ -265,6 +265,22 @@ fn simmim_learns_on_a_vit_and_on_a_convnet() {
 }
 
 #[test]
+fn ijepa_learns_to_predict_the_target_blocks_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let gray = gray_data(&dir.path().join("gray"));
+    let losses = run(
+        &gray,
+        "ijepa",
+        &dir.path().join("run"),
+        &small_heads("ijepa"),
+    );
+    assert_falls("ijepa", &losses);
+    // A ConvNet has no patch tokens: the error names the key to change.
+    let err = pretrain_error(&gray, "ijepa", dir.path());
+    assert!(err.contains("encoder.arch"), "{err}");
+}
+
+#[test]
 fn show_draws_every_registered_method_without_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let gray = gray_data(&dir.path().join("gray"));
@@ -335,6 +351,12 @@ fn small_heads(method: &str) -> Vec<&'static str> {
             "method.decoder_heads=2",
         ],
         "simmim" => vec!["encoder.arch=\"vit-tiny\"", "encoder.depth=2"],
+        "ijepa" => vec![
+            "encoder.arch=\"vit-tiny\"",
+            "encoder.depth=2",
+            "method.predictor_dim=24",
+            "method.predictor_depth=1",
+        ],
         _ => vec![],
     }
 }

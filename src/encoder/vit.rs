@@ -411,6 +411,24 @@ impl VisionTransformer {
     }
 }
 
+/// Token `rows[i][k]` of sample `i` of `tokens` (`[N, T, D]`) at `[i, k]`, `[N, K, D]`: every
+/// sample keeps its own `K` tokens, in its own order (the visible patches of MAE, I-JEPA's
+/// context and target blocks). Every list must hold `K` indices below `T`.
+pub fn select_tokens(tokens: Tensor<3>, rows: &[&[usize]]) -> Tensor<3> {
+    let [n, t, dim] = tokens.dims();
+    let k = rows.first().map_or(0, |r| r.len());
+    let flat: Vec<i64> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.iter().map(move |&j| (i * t + j) as i64))
+        .collect();
+    let index = Tensor::from_data(TensorData::new(flat, [rows.len() * k]), &tokens.device());
+    tokens
+        .reshape([n * t, dim])
+        .select(0, index)
+        .reshape([rows.len(), k, dim])
+}
+
 /// MAE's fixed 2-D sine-cosine position embeddings for a `[h, w]` grid, with a zero row for
 /// the CLS token in front, `[1, 1 + h·w, D]` (`get_2d_sincos_pos_embed` of MAE's
 /// `util/pos_embed.py`): the first `D/2` channels encode the column, the last `D/2` the row,

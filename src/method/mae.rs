@@ -20,7 +20,7 @@
 //! input, and the reconstruction with the visible patches pasted back.
 
 use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
-use crate::encoder::vit::{Block, layer_norm, linear};
+use crate::encoder::vit::{Block, layer_norm, linear, select_tokens};
 use crate::encoder::{Encoder, EncoderConfig, sincos_pos_embed};
 use crate::input::InputSpec;
 use burn::module::{Module, Param};
@@ -130,12 +130,6 @@ pub struct MaeDecoder {
     pub decoder_pred: Linear,
 }
 
-/// Index tensor of `values`.
-fn indices(values: Vec<i64>, device: &Device) -> Tensor<1, Int> {
-    let n = values.len();
-    Tensor::from_data(TensorData::new(values, [n]), device)
-}
-
 /// Patches of `images` (`[N, C, h·p, w·p]`) as rows of `p²·C` values ordered (row, column,
 /// channel), `[N, h·w, p²·C]` (MAE's `patchify`).
 pub fn patchify(images: Tensor<4>, patch: usize) -> Tensor<3> {
@@ -196,21 +190,10 @@ impl Mae {
             .as_vit()
             .expect("Mae::new accepts ViT encoders only");
         let (patches, cls, grid) = vit.embed(images.clone());
-        let [n, t, dim] = patches.dims();
+        let [n, t, _] = patches.dims();
         let kept = batch.first().map_or(0, |s| s.mask.keep.len());
-        // The visible patches of every sample, gathered from the flattened batch.
-        let global = |per_sample: &dyn Fn(&PatchMask) -> &[usize]| {
-            let rows = batch.iter().enumerate().flat_map(|(i, s)| {
-                per_sample(&s.mask)
-                    .iter()
-                    .map(move |&j| (i * t + j) as i64)
-            });
-            indices(rows.collect(), device)
-        };
-        let visible = patches
-            .reshape([n * t, dim])
-            .select(0, global(&|m| &m.keep))
-            .reshape([n, kept, dim]);
+        let keep: Vec<&[usize]> = batch.iter().map(|s| s.mask.keep.as_slice()).collect();
+        let visible = select_tokens(patches, &keep);
         let latent = vit.encode(Tensor::cat(vec![cls, visible], 1));
 
         let head = &net.head;
@@ -219,13 +202,8 @@ impl Mae {
         let cls = x.clone().slice(s![.., 0..1, ..]);
         let masks = head.mask_token.val().expand([n, t - kept, width]);
         let shuffled = Tensor::cat(vec![x.slice(s![.., 1.., ..]), masks], 1);
-        let restore = batch.iter().enumerate().flat_map(|(i, s)| {
-            s.mask.restore.iter().map(move |&j| (i * t + j) as i64)
-        });
-        let tokens = shuffled
-            .reshape([n * t, width])
-            .select(0, indices(restore.collect(), device))
-            .reshape([n, t, width]);
+        let restore: Vec<&[usize]> = batch.iter().map(|s| s.mask.restore.as_slice()).collect();
+        let tokens = select_tokens(shuffled, &restore);
         let mut x = Tensor::cat(vec![cls, tokens], 1) + sincos_pos_embed(width, grid, device);
         for block in &head.decoder_blocks {
             x = block.forward(x);

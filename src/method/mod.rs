@@ -26,6 +26,7 @@ registry::methods! {
     "dino" => dino::Dino,
     "mae" => mae::Mae,
     "simmim" => simmim::SimMim,
+    "ijepa" => ijepa::Ijepa,
     "supervised" => supervised::Supervised,
 }
 
