@@ -68,6 +68,10 @@ pub struct DinoConfig {
     /// Epochs over which τ_t rises linearly from `warmup_teacher_temp` to `teacher_temp`
     /// (reference code: 0; 30 in the paper's ViT runs); may be fractional.
     pub warmup_teacher_temp_epochs: f64,
+    /// Epochs during which the student's last layer (the prototypes) takes no gradient, so
+    /// neither moves nor decays (reference code: `freeze_last_layer` = 1, "helps the
+    /// training"); may be fractional.
+    pub freeze_last_layer_epochs: f64,
     /// The encoder that transfers: `teacher` (the paper's) or `student`.
     pub evaluate: Branch,
     /// Momentum m of the centre, c ← m c + (1 − m) mean(g_t) (paper: 0.9).
@@ -106,6 +110,7 @@ impl Default for DinoConfig {
             teacher_temp: 0.04,
             warmup_teacher_temp: 0.04,
             warmup_teacher_temp_epochs: 0.0,
+            freeze_last_layer_epochs: 1.0,
             evaluate: Branch::Teacher,
             center_momentum: 0.9,
             tau_base: 0.996,
@@ -135,6 +140,13 @@ impl Dino {
         let t = (progress.step.saturating_sub(1) as f64 / warmup).min(1.0);
         c.warmup_teacher_temp + t * (c.teacher_temp - c.warmup_teacher_temp)
     }
+
+    /// Whether optimiser step `progress` (1-based) falls in the first
+    /// `freeze_last_layer_epochs` epochs, when the prototypes take no gradient.
+    pub fn last_layer_frozen(&self, progress: Progress) -> bool {
+        let frozen = self.config.freeze_last_layer_epochs * self.steps_per_epoch as f64;
+        (progress.step as f64) <= frozen
+    }
 }
 
 /// DINO's projection head: an MLP to an ℓ2-normalised bottleneck, then a weight-normalised
@@ -151,7 +163,16 @@ pub struct DinoProjection {
 impl DinoProjection {
     /// `[N, K]` outputs of `[N, D]` features.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let w = self.prototypes.val();
+        self.forward_frozen(x, false)
+    }
+
+    /// [`forward`](Self::forward), with the prototypes cut from the gradient when `frozen`
+    /// (DINO's first epoch).
+    pub fn forward_frozen(&self, x: Tensor<2>, frozen: bool) -> Tensor<2> {
+        let w = match frozen {
+            true => self.prototypes.val().detach(),
+            false => self.prototypes.val(),
+        };
         let norm = w.clone().powi_scalar(2).sum_dim(0).sqrt().clamp_min(1e-12);
         l2_normalize(self.mlp.forward(x)).matmul(w / norm)
     }
@@ -246,8 +267,8 @@ impl Method for Dino {
             "method.student_temp, teacher_temp and warmup_teacher_temp must be positive"
         );
         anyhow::ensure!(
-            config.warmup_teacher_temp_epochs >= 0.0,
-            "method.warmup_teacher_temp_epochs must not be negative"
+            config.warmup_teacher_temp_epochs >= 0.0 && config.freeze_last_layer_epochs >= 0.0,
+            "method.warmup_teacher_temp_epochs and method.freeze_last_layer_epochs must not be negative"
         );
         anyhow::ensure!(
             (0.0..=1.0).contains(&config.center_momentum)
@@ -306,8 +327,9 @@ impl Method for Dino {
     ) -> StepOutput {
         let head = &net.head;
         let crops = batch.first().map_or(0, Views::len);
+        let frozen = self.last_layer_frozen(progress);
         let student = views::forward(batch, 0..crops, device, |x| {
-            head.student.forward(net.encoder.forward(x))
+            head.student.forward_frozen(net.encoder.forward(x), frozen)
         });
         let teacher = views::forward(batch, 0..2, device, |x| {
             let teacher = &head.teacher;
@@ -395,6 +417,41 @@ mod tests {
             total_steps: 100,
         };
         assert_eq!(dino.teacher_temp(first), 0.07);
+    }
+
+    /// The prototypes take no gradient during the first `freeze_last_layer_epochs` (1.5
+    /// epochs of 10 steps: steps 1–15), and do from step 16; the MLP below always does.
+    #[test]
+    fn the_last_layer_is_frozen_for_its_epochs() {
+        let source = std::sync::Arc::new(pretext_data::source::InMemory::new(vec![], vec![]));
+        let mut context = super::super::test_context(source, 0.5, 0.25);
+        context.run.steps_per_epoch = 10;
+        let config = DinoConfig {
+            freeze_last_layer_epochs: 1.5,
+            ..DinoConfig::default()
+        };
+        let dino = Dino::new(config, &context).unwrap();
+        let frozen = |step| {
+            dino.last_layer_frozen(Progress {
+                step,
+                total_steps: 100,
+            })
+        };
+        assert!(frozen(1) && frozen(15) && !frozen(16) && !frozen(90));
+
+        let device = Device::flex().autodiff();
+        let projection = DinoProjection {
+            mlp: MlpConfig::new(&[], 4).init(3, &device),
+            prototypes: Param::from_tensor(Tensor::random([4, 5], Distribution::Default, &device)),
+        };
+        let x = Tensor::<2>::random([2, 3], Distribution::Default, &device);
+        for frozen in [true, false] {
+            let out = projection.forward_frozen(x.clone(), frozen);
+            let grads = out.powi_scalar(2).sum().backward();
+            let prototypes = projection.prototypes.val().grad(&grads);
+            assert_eq!(prototypes.is_none(), frozen);
+            assert!(projection.mlp.out.weight.val().grad(&grads).is_some());
+        }
     }
 
     /// One global crop pair and one local crop, K = 2, zero centre, τ_t = τ_s = 1.
