@@ -518,7 +518,8 @@ fn target_networks_start_as_copies_and_take_no_gradient() {
 }
 
 /// Every recipe in `configs/` parses, its method accepts its options, and its views build:
-/// `configs/fashion-mnist/` on gray images, `configs/photos/` on colour ones.
+/// `configs/fashion-mnist/` and `configs/fashion-mnist-vit/` on gray images,
+/// `configs/photos/` on colour ones. Each file is named after its method.
 #[test]
 fn every_recipe_in_configs_resolves() {
     let dir = tempfile::tempdir().unwrap();
@@ -526,7 +527,11 @@ fn every_recipe_in_configs_resolves() {
     let colour = color_data(&dir.path().join("colour"));
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut names = Vec::new();
-    for (folder, data) in [("fashion-mnist", &gray), ("photos", &colour)] {
+    for (folder, data) in [
+        ("fashion-mnist", &gray),
+        ("fashion-mnist-vit", &gray),
+        ("photos", &colour),
+    ] {
         for entry in std::fs::read_dir(configs.join(folder)).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
@@ -550,6 +555,7 @@ fn every_recipe_in_configs_resolves() {
     }
     // A recipe per method but the supervised baseline.
     names.sort();
+    names.dedup();
     let mut methods: Vec<&str> = pretext::method::NAMES
         .iter()
         .copied()

@@ -637,11 +637,14 @@ mod tests {
             ..Default::default()
         };
         let method = Ijepa::new(config, &context).unwrap();
-        let online = encoder.init(&device);
-        let net = Network {
-            head: method.init_head(&encoder, &online, &device),
-            encoder: online,
-        };
+        // Drawn under the seeding lock, so that tests in other threads keep their draws.
+        let net = crate::device::seeded(&device, 0, || {
+            let online = encoder.init(&device);
+            Network {
+                head: method.init_head(&encoder, &online, &device),
+                encoder: online,
+            }
+        });
         let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
         let features = |e: &Encoder| -> Vec<f32> { e.forward(x.clone()).into_data().try_to_vec().unwrap() };
         assert_eq!(features(&net.encoder), features(&net.head.target));
