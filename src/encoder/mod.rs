@@ -283,6 +283,17 @@ impl EncoderConfig {
         Ok(())
     }
 
+    /// An error naming `encoder.arch` unless this is a Vision Transformer: the check of the
+    /// methods that work on patch tokens (`method` names the one asking).
+    pub fn ensure_vit(&self, method: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.arch.vit_size().is_some(),
+            "method {method} needs a Vision Transformer: set encoder.arch to vit-tiny, vit-small or vit-base (got {})",
+            self.arch.name()
+        );
+        Ok(())
+    }
+
     /// A ViT's shape after the width multiplier and overrides (token width rounded to a
     /// multiple of the heads). Meaningful for resolved ViT configs only.
     pub fn vit_shape(&self) -> VitShape {

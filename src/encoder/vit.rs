@@ -411,22 +411,34 @@ impl VisionTransformer {
     }
 }
 
-/// Token `rows[i][k]` of sample `i` of `tokens` (`[N, T, D]`) at `[i, k]`, `[N, K, D]`: every
-/// sample keeps its own `K` tokens, in its own order (the visible patches of MAE, I-JEPA's
-/// context and target blocks). Every list must hold `K` indices below `T`.
+/// For each list `rows[i]`, the tokens it names of sample `i mod N` of `tokens` (`[N, T, D]`),
+/// `[L, K, D]` for `L` lists of `K` indices below `T`: every sample keeps its own tokens in its
+/// own order (the visible patches of MAE, I-JEPA's context), and `M·N` lists read the batch
+/// `M` times over, block-major, without copying it (I-JEPA's target blocks; `N = 1` gives
+/// every list the same table).
 pub fn select_tokens(tokens: Tensor<3>, rows: &[&[usize]]) -> Tensor<3> {
     let [n, t, dim] = tokens.dims();
     let k = rows.first().map_or(0, |r| r.len());
     let flat: Vec<i64> = rows
         .iter()
         .enumerate()
-        .flat_map(|(i, r)| r.iter().map(move |&j| (i * t + j) as i64))
+        .flat_map(|(i, r)| r.iter().map(move |&j| ((i % n) * t + j) as i64))
         .collect();
     let index = Tensor::from_data(TensorData::new(flat, [rows.len() * k]), &tokens.device());
     tokens
         .reshape([n * t, dim])
         .select(0, index)
         .reshape([rows.len(), k, dim])
+}
+
+/// A learned token `[1, 1, D]` from `N(0, 0.02)`: MAE's mask token, I-JEPA's predictor
+/// query.
+pub fn mask_token(dim: usize, device: &Device) -> Param<Tensor<3>> {
+    Param::from_tensor(Tensor::random(
+        [1, 1, dim],
+        Distribution::Normal(0.0, 0.02),
+        device,
+    ))
 }
 
 /// MAE's fixed 2-D sine-cosine position embeddings for a `[h, w]` grid, with a zero row for
@@ -467,6 +479,21 @@ mod tests {
             ..config
         }
         .resolved(1, image_size)
+    }
+
+    /// Lists read their own sample, and past the batch start over (block-major).
+    #[test]
+    fn select_tokens_reads_sample_i_mod_n() {
+        let device = Device::flex();
+        // Two samples of three one-value tokens: 10·sample + token.
+        let tokens =
+            Tensor::<3>::from_floats([[[0.0], [1.0], [2.0]], [[10.0], [11.0], [12.0]]], &device);
+        let rows: [&[usize]; 4] = [&[2, 0], &[1, 1], &[0, 1], &[2, 2]];
+        let picked: Vec<f32> = select_tokens(tokens, &rows)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert_eq!(picked, [2.0, 0.0, 11.0, 11.0, 0.0, 1.0, 12.0, 12.0]);
     }
 
     /// ViT-Tiny at width 0.25 (48-d) with 2 blocks, for 28-px gray images.

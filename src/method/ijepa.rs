@@ -33,13 +33,12 @@
 
 use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
 use crate::ema::{frozen_copy, linear_tau, update};
-use crate::encoder::vit::{Block, layer_norm, linear, select_tokens};
+use crate::encoder::vit::{Block, layer_norm, linear, mask_token, select_tokens};
 use crate::encoder::{Encoder, EncoderConfig, sincos_pos_embed};
 use crate::input::InputSpec;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
 use pretext_data::grid::Grid;
@@ -324,7 +323,7 @@ impl Ijepa {
         let target_rows: Vec<&[usize]> = (0..blocks)
             .flat_map(|b| masks.iter().map(move |m| m.targets[b].as_slice()))
             .collect();
-        let target = select_tokens(features.repeat_dim(0, blocks), &target_rows);
+        let target = select_tokens(features, &target_rows);
 
         // Context: the context encoder on the context patches (and the CLS token).
         let context_rows: Vec<&[usize]> = masks.iter().map(|m| m.context.as_slice()).collect();
@@ -339,14 +338,13 @@ impl Ijepa {
         let head = &net.head;
         let x = head.predictor_embed.forward(context);
         let [_, _, width] = x.dims();
-        let positions = sincos_pos_embed(width, grid, device)
-            .slice(s![.., 1.., ..])
-            .expand([n, grid[0] * grid[1], width]);
+        // One table for every sequence: each list reads "sample" 0 of it.
+        let positions = sincos_pos_embed(width, grid, device).slice(s![.., 1.., ..]);
         let x = x + select_tokens(positions.clone(), &context_rows);
         let x = x.repeat_dim(0, blocks);
         let [_, size, _] = target.dims();
         let queries = head.mask_token.val().expand([n * blocks, size, width])
-            + select_tokens(positions.repeat_dim(0, blocks), &target_rows);
+            + select_tokens(positions, &target_rows);
         let mut x = Tensor::cat(vec![x, queries], 1);
         for block in &head.predictor_blocks {
             x = block.forward(x);
@@ -365,11 +363,7 @@ impl Method for Ijepa {
 
     fn new(mut config: IjepaConfig, context: &MethodContext) -> anyhow::Result<Self> {
         let encoder = &context.encoder;
-        anyhow::ensure!(
-            encoder.arch.vit_size().is_some(),
-            "method ijepa needs a Vision Transformer: set encoder.arch to vit-tiny, vit-small or vit-base (got {})",
-            encoder.arch.name()
-        );
+        encoder.ensure_vit("ijepa")?;
         let valid = |(lo, hi): (f64, f64), max: f64| lo > 0.0 && lo <= hi && hi <= max;
         anyhow::ensure!(
             valid(config.target_scale, 1.0) && valid(config.context_scale, 1.0),
@@ -427,11 +421,7 @@ impl Method for Ijepa {
         let (dim, width) = (encoder.vit_shape().dim, self.config.predictor_dim);
         IjepaHead {
             predictor_embed: linear(dim, width, device),
-            mask_token: Param::from_tensor(Tensor::random(
-                [1, 1, width],
-                Distribution::Normal(0.0, 0.02),
-                device,
-            )),
+            mask_token: mask_token(width, device),
             predictor_blocks: (0..self.config.predictor_depth)
                 .map(|_| Block::new(width, self.heads, 0.0, 0.0, device))
                 .collect(),

@@ -20,13 +20,12 @@
 //! input, and the reconstruction with the visible patches pasted back.
 
 use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
-use crate::encoder::vit::{Block, layer_norm, linear, select_tokens};
+use crate::encoder::vit::{Block, layer_norm, linear, mask_token, select_tokens};
 use crate::encoder::{Encoder, EncoderConfig, sincos_pos_embed};
 use crate::input::InputSpec;
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use pretext_data::Image;
 use pretext_data::augment::ViewConfig;
 use pretext_data::grid::Grid;
@@ -227,11 +226,7 @@ impl Method for Mae {
     type Sample = MaskedView;
 
     fn new(mut config: MaeConfig, context: &MethodContext) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            context.encoder.arch.vit_size().is_some(),
-            "method mae needs a Vision Transformer: set encoder.arch to vit-tiny, vit-small or vit-base (got {})",
-            context.encoder.arch.name()
-        );
+        context.encoder.ensure_vit("mae")?;
         anyhow::ensure!(
             config.mask_ratio > 0.0 && config.mask_ratio < 1.0,
             "method.mask_ratio must be between 0 and 1 (exclusive), got {}",
@@ -265,11 +260,7 @@ impl Method for Mae {
         let pixels = self.patch * self.patch * encoder.in_channels;
         MaeDecoder {
             decoder_embed: linear(dim, width, device),
-            mask_token: Param::from_tensor(Tensor::random(
-                [1, 1, width],
-                Distribution::Normal(0.0, 0.02),
-                device,
-            )),
+            mask_token: mask_token(width, device),
             decoder_blocks: (0..self.config.decoder_depth)
                 .map(|_| Block::new(width, self.config.decoder_heads, 0.0, 0.0, device))
                 .collect(),
