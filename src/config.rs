@@ -173,6 +173,10 @@ pub struct OptimConfig {
     /// The encoder's learning rate as a fraction of the head's (fine-tuning a pretrained
     /// encoder more gently than its fresh head; 1 = the same).
     pub encoder_lr_scale: f64,
+    /// Layer-wise learning-rate decay of the encoder (MAE's fine-tuning: 0.75 for ViT-B,
+    /// 0.65 for ViT-L): each layer below the top learns at this fraction of the rate of the
+    /// one above it (see [`crate::train::optim::EncoderLr`]). 1 = off.
+    pub layer_decay: f64,
 }
 
 impl Default for OptimConfig {
@@ -194,6 +198,7 @@ impl Default for OptimConfig {
             warmup_epochs: 0.0,
             min_lr: 0.0,
             encoder_lr_scale: 1.0,
+            layer_decay: 1.0,
         }
     }
 }
@@ -417,6 +422,10 @@ impl RunConfig {
         let scale = self.optim.encoder_lr_scale;
         if !(scale.is_finite() && scale >= 0.0) {
             bail!("optim.encoder_lr_scale must be a number ≥ 0, got {scale}");
+        }
+        let decay = self.optim.layer_decay;
+        if !(decay > 0.0 && decay <= 1.0) {
+            bail!("optim.layer_decay must be in (0, 1] (1 = no decay), got {decay}");
         }
         let fraction = self.data.label_fraction;
         if !(fraction > 0.0 && fraction <= 1.0) {

@@ -10,6 +10,7 @@
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Overrides;
 use crate::config::RunConfig;
+use crate::encoder::Architecture;
 use crate::eval::record::{EvalRecord, FinetuneResult};
 use crate::train::{self, RunOptions};
 use anyhow::{Context, Result};
@@ -45,16 +46,63 @@ log_every = 10
 enabled = false
 "#;
 
+/// The fine-tuning recipe of MAE for Vision Transformers (He et al. 2022, appendix A.3,
+/// table 9): AdamW β = (0.9, 0.999), base learning rate 1e-3 × B/256, weight decay 0.05,
+/// layer-wise learning-rate decay 0.75, drop-path 0.1, label smoothing 0.1, cosine schedule
+/// after a warm-up; the classifier sits on the encoder's normed token without a batch norm.
+/// Departures (docs/deviations.md): no mixup, CutMix, RandAugment or random erasing (the
+/// [`supervised`] method's crops and flips), a batch of 64 and [`default_epochs`] instead of
+/// 1024 and 100, and a 2-epoch warm-up (MAE's 5 of 100).
+///
+/// [`supervised`]: crate::method::supervised
+pub const VIT_RECIPE: &str = r#"
+[method]
+name = "supervised"
+head_norm = false
+label_smoothing = 0.1
+
+[encoder]
+drop_path = 0.1
+
+[optim]
+name = "adamw"
+lr = 1e-3
+lr_scaling = "linear"
+beta1 = 0.9
+beta2 = 0.999
+weight_decay = 0.05
+layer_decay = 0.75
+warmup_epochs = 2.0
+
+[train]
+batch_size = 64
+checkpoint_every = 0
+log_every = 10
+
+[probe]
+enabled = false
+"#;
+
+/// The built-in fine-tuning recipe for an encoder of `arch`: [`VIT_RECIPE`] for Vision
+/// Transformers, [`RECIPE`] for the ConvNets.
+pub fn recipe(arch: Architecture) -> &'static str {
+    match arch.vit_size() {
+        Some(_) => VIT_RECIPE,
+        None => RECIPE,
+    }
+}
+
 /// SimCLR's fine-tuning length: 60 epochs on 1 % of the labels, 30 on 10 % (and more).
 pub fn default_epochs(label_fraction: f64) -> u64 {
     if label_fraction <= 0.01 { 60 } else { 30 }
 }
 
 /// Adds the settings `--from` contributes to a fine-tuning config: the encoder's
-/// architecture and input contract (so that it sees the tensors it was trained on), the
-/// weights to start from and, for a pretext checkpoint, the dataset it was pretrained on
-/// (`--data`, set after, overrides it).
-pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<()> {
+/// architecture (every `[encoder]` key but `drop_path`, a training choice the recipe makes)
+/// and input contract (so that it sees the tensors it was trained on), the weights to start
+/// from and, for a pretext checkpoint, the dataset it was pretrained on (`--data`, set after,
+/// overrides it). Returns the architecture, which picks the [`recipe`].
+pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<Architecture> {
     let file = checkpoint::resolve(from);
     let (encoder, input, dataset) = if checkpoint::is_checkpoint(&file) {
         let (header, _) = Checkpoint::load_encoder(&file)?;
@@ -74,18 +122,19 @@ pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<()> 
         })?;
         (info.encoder, info.input, None)
     };
+    overrides.set_some("data.dataset", dataset)?;
+    for (key, value) in toml::Table::try_from(&encoder)? {
+        if key != "drop_path" {
+            overrides.set(&format!("encoder.{key}"), value)?;
+        }
+    }
     overrides
-        .set_some("data.dataset", dataset)?
-        .set("encoder.arch", encoder.arch.name())?
-        .set("encoder.width", encoder.width)?
-        .set("encoder.in_channels", encoder.in_channels)?
-        .set("encoder.stem", encoder.stem)?
         .set("data.image_size", input.image_size)?
         .set("data.mean", &input.mean)?
         .set("data.std", &input.std)?
         .set("method.input_space", input.space)?
         .set("train.init_encoder", from)?;
-    Ok(())
+    Ok(encoder.arch)
 }
 
 /// Trains (or resumes) the supervised run `config` describes, then scores its checkpoint on

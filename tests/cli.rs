@@ -243,10 +243,6 @@ fn dino_transfers_the_teacher_and_online_scores_the_student() {
     assert!(!out.status.success());
 }
 
-/// `--precise-bn N` re-estimates the batch-norm statistics before the features (recorded,
-/// cached apart, a different score), and `--random-init --like RUN` builds the random
-/// encoder the way RUN's encoder is built and fed (here: the run's 0.25 width and a 20-px
-/// input the default random encoder would not take).
 #[test]
 fn a_vit_pretrains_with_dino_multi_crop_and_exports_under_timm_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,7 +264,7 @@ fn a_vit_pretrains_with_dino_multi_crop_and_exports_under_timm_names() {
             "--set",
             "encoder.depth=2",
             "--set",
-            "encoder.drop_path=0.1",
+            "encoder.drop_path=0.2",
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -347,8 +343,43 @@ fn a_vit_pretrains_with_dino_multi_crop_and_exports_under_timm_names() {
     assert_eq!(shape("blocks.1.mlp.fc1.weight"), [192, 48]);
     assert_eq!(shape("blocks.0.norm1.weight"), [48]);
     assert_eq!(shape("norm.bias"), [48]);
+
+    // Fine-tuning a ViT takes MAE's recipe (AdamW, layer-wise decay, drop-path, label
+    // smoothing) on the pretrained shape; --layer-decay overrides the recipe's 0.75.
+    let ft = dir.path().join("ft");
+    let out = pretext(&[
+        "finetune",
+        "--from",
+        run_s,
+        "--layer-decay",
+        "0.6",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        ft.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(ft.join("config.toml")).unwrap();
+    for key in [
+        "name = \"adamw\"",
+        "layer_decay = 0.6",
+        "label_smoothing = 0.1",
+        "head_norm = false",
+        "depth = 2",
+        "patch_size = 4",
+        "drop_path = 0.1",
+    ] {
+        assert!(config.contains(key), "{key} not in\n{config}");
+    }
 }
 
+/// `--precise-bn N` re-estimates the batch-norm statistics before the features (recorded,
+/// cached apart, a different score), and `--random-init --like RUN` builds the random
+/// encoder the way RUN's encoder is built and fed (here: the run's 0.25 width and a 20-px
+/// input the default random encoder would not take).
 #[test]
 fn precise_batch_norm_and_matched_random_baselines() {
     let dir = tempfile::tempdir().unwrap();
@@ -885,6 +916,7 @@ fn finetune_transfers_an_encoder_on_a_fraction_of_the_labels_and_resumes() {
         ("--freeze-stages", "6", "freeze_stages"),
         ("--label-fraction", "0", "label_fraction"),
         ("--encoder-lr-scale", "-1", "encoder_lr_scale"),
+        ("--layer-decay", "0", "layer_decay"),
     ] {
         let bad = dir.path().join(format!("bad{flag}"));
         let out = pretext(&[

@@ -6,6 +6,7 @@ pub mod args;
 pub use args::*;
 
 use crate::config::{Overrides, RunConfig};
+use crate::encoder::Architecture;
 use crate::eval::record::EvalRecord;
 use crate::train::{self, RunOptions};
 use anyhow::{Context, Result, bail};
@@ -99,11 +100,13 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
 
 fn finetune(args: FinetuneArgs) -> Result<()> {
     let mut overrides = Overrides::default();
-    if !args.resume
-        && let Some(from) = &args.from
-    {
-        crate::finetune::add_overrides_from(from, &mut overrides)?;
-    }
+    let arch = match (&args.from, &args.encoder) {
+        (Some(from), _) if !args.resume => {
+            crate::finetune::add_overrides_from(from, &mut overrides)?
+        }
+        (_, Some(name)) => name.parse()?,
+        _ => Architecture::ConvnetSmall,
+    };
     // Without a config file, the recipe's length follows the label fraction (--epochs wins).
     let fraction = args.label_fraction.unwrap_or(1.0);
     let default_epochs =
@@ -116,6 +119,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
         .set_some("data.label_seed", args.label_seed)?
         .set_some("train.epochs", default_epochs)?
         .set_some("optim.encoder_lr_scale", args.encoder_lr_scale)?
+        .set_some("optim.layer_decay", args.layer_decay)?
         .set_some("train.freeze_stages", args.freeze_stages)?;
     args.flags.add_to(&mut overrides)?;
     let config = match (&args.config, args.resume) {
@@ -134,7 +138,7 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
                 );
             }
             let origin = "the fine-tuning recipe";
-            RunConfig::from_toml(crate::finetune::RECIPE, overrides.lines(), origin)?
+            RunConfig::from_toml(crate::finetune::recipe(arch), overrides.lines(), origin)?
         }
     };
     let options = RunOptions {

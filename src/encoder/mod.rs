@@ -14,6 +14,7 @@ pub use convnet::ConvNetSmall;
 pub use resnet::{ResNet, ResNetDepth};
 pub use vit::{VisionTransformer, sincos_pos_embed};
 
+use burn::module::{ParamId, list_param_ids};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -254,8 +255,9 @@ impl EncoderConfig {
             return Ok(());
         }
         let shape = self.vit_shape();
+        let unresolved = self.patch_size == 0 || self.image_size == 0;
         anyhow::ensure!(
-            shape.patch > 0 && self.image_size >= shape.patch,
+            unresolved || self.image_size >= shape.patch,
             "encoder.patch_size ({}) must be between 1 and the image size ({})",
             shape.patch,
             self.image_size
@@ -281,6 +283,18 @@ impl EncoderConfig {
             self.layer_scale
         );
         Ok(())
+    }
+
+    /// Whether an encoder built from `other` has the same parameters as one built from this
+    /// config, so that weights move between them: every key but the training-time
+    /// `drop_path` and the feature's `pool` must agree.
+    pub fn same_weights(&self, other: &EncoderConfig) -> bool {
+        let weights = |config: &EncoderConfig| EncoderConfig {
+            drop_path: 0.0,
+            pool: Pool::Cls,
+            ..config.clone()
+        };
+        weights(self) == weights(other)
     }
 
     /// An error naming `encoder.arch` unless this is a Vision Transformer: the check of the
@@ -438,6 +452,36 @@ impl Encoder {
                 Encoder::ResNet(net)
             }
             Encoder::Vit(net) => Encoder::Vit(net.freeze_stages(count)),
+        }
+    }
+}
+
+impl Encoder {
+    /// The parameter ids of the encoder's layers, from the input up, for layer-wise
+    /// learning-rate decay (BEiT, Bao et al. 2022; MAE's fine-tuning, He et al. 2022): a ViT's
+    /// embeddings (patch projection, CLS token, position embeddings), then each block; a
+    /// ResNet's stem (`conv1`, `bn1`), then each residual block; the small ConvNet's five
+    /// convolution layers. Parameters in no layer (a ViT's final norm) rank with the head,
+    /// as in MAE's `param_groups_lrd` and timm's layer grouping.
+    pub fn layers(&self) -> Vec<Vec<ParamId>> {
+        match self {
+            Encoder::ConvNet(net) => net.layers.iter().map(list_param_ids).collect(),
+            Encoder::ResNet(net) => {
+                let mut stem = list_param_ids(&net.conv1);
+                stem.extend(list_param_ids(&net.bn1));
+                let blocks = [&net.layer1, &net.layer2, &net.layer3, &net.layer4]
+                    .into_iter()
+                    .flatten()
+                    .map(list_param_ids);
+                std::iter::once(stem).chain(blocks).collect()
+            }
+            Encoder::Vit(net) => {
+                let mut embed = list_param_ids(&net.patch_embed);
+                embed.extend([net.cls_token.id, net.pos_embed.id]);
+                std::iter::once(embed)
+                    .chain(net.blocks.iter().map(list_param_ids))
+                    .collect()
+            }
         }
     }
 }

@@ -265,10 +265,26 @@ pub fn label_tensor(labels: impl IntoIterator<Item = usize>, device: &Device) ->
 
 /// Mean cross-entropy of `logits` (`[N, K]`) against integer `labels`.
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    smoothed_cross_entropy(logits, labels, 0.0)
+}
+
+/// Mean cross-entropy against labels smoothed by `epsilon` (Szegedy et al. 2016, §7;
+/// PyTorch's `label_smoothing`): the target puts `1 − ε + ε/K` on the label and `ε/K` on
+/// every other class, so the loss is `(1 − ε)·CE + ε·mean_k(−log p_k)`.
+pub fn smoothed_cross_entropy(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    epsilon: f64,
+) -> Tensor<1> {
     let [n, _] = logits.dims();
     let log_probs = burn::tensor::activation::log_softmax(logits, 1);
-    let picked = log_probs.gather(1, labels.reshape([n, 1]));
-    picked.mean().neg().reshape([1])
+    let picked = log_probs.clone().gather(1, labels.reshape([n, 1]));
+    let loss = picked.mean().neg();
+    let loss = match epsilon > 0.0 {
+        true => loss.mul_scalar(1.0 - epsilon) + log_probs.mean().neg().mul_scalar(epsilon),
+        false => loss,
+    };
+    loss.reshape([1])
 }
 
 /// Fraction of rows of `logits` whose arg-max equals the label (detached).
@@ -340,7 +356,11 @@ mod tests {
         let loss = cross_entropy(logits.clone(), label_tensor([1], &device));
         let v: f32 = loss.into_scalar();
         assert!((v - 0.287_682_1).abs() < 1e-6, "{v}");
-        let acc: f32 = accuracy(logits, label_tensor([0], &device)).into_scalar();
+        let acc: f32 = accuracy(logits.clone(), label_tensor([0], &device)).into_scalar();
         assert_eq!(acc, 0.0);
+        // ε = 0.1: 0.9 · 0.2876821 + 0.1 · (ln 4 + 0.2876821) / 2 = 0.3426127
+        let smoothed = smoothed_cross_entropy(logits, label_tensor([1], &device), 0.1);
+        let v: f32 = smoothed.into_scalar();
+        assert!((v - 0.342_612_7).abs() < 1e-6, "{v}");
     }
 }

@@ -3,7 +3,9 @@
 use crate::config::{OptimConfig, OptimizerKind};
 use crate::encoder::Encoder;
 use crate::method::Network;
-use burn::module::{ModuleVisitor, Param};
+use burn::lr_scheduler::LrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrSchedulerConfig};
+use burn::module::{ModuleVisitor, Param, ParamGroup};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::momentum::{Momentum, MomentumConfig, MomentumState};
@@ -187,10 +189,48 @@ impl Optimizer for Lars {
     }
 }
 
+/// How the encoder's learning rates follow the head's `lr` (`optim.encoder_lr_scale`,
+/// `optim.layer_decay`): fine-tuning a pretrained encoder more gently than a fresh head.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EncoderLr {
+    /// The encoder's learning rate as a fraction of the head's.
+    pub scale: f64,
+    /// Layer-wise decay `d` (BEiT, Bao et al. 2022; MAE's fine-tuning, He et al. 2022,
+    /// appendix A.3): layer `l` of the encoder's `L` [`Encoder::layers`] learns at
+    /// `lr × scale × d^(L − l)`, so the embeddings move least and the last block at `d` times
+    /// the rate of the parameters above it (a ViT's final norm, which learns at `lr × scale`).
+    /// 1 = the same rate throughout.
+    pub layer_decay: f64,
+}
+
+impl EncoderLr {
+    /// The encoder's learning rate per parameter when the head's is `lr`.
+    fn rates(self, encoder: &Encoder, lr: f64) -> ModuleLearningRate {
+        let base = lr * self.scale;
+        if self.layer_decay == 1.0 {
+            return base.into();
+        }
+        let layers = encoder.layers();
+        let count = layers.len();
+        let constant = LrSchedulerConfig::Constant;
+        let config = layers.into_iter().enumerate().fold(
+            ModuleLrSchedulerConfig::new(constant(base)),
+            |config, (l, ids)| {
+                let rate = base * self.layer_decay.powi((count - l) as i32);
+                config.with_group(ParamGroup::from_ids(ids), constant(rate))
+            },
+        );
+        config
+            .init()
+            .expect("constant learning rates always build")
+            .step()
+    }
+}
+
 /// The gradients of a network's encoder and head, summed over the batches of one optimiser
-/// step and applied with separate learning rates: the head's `lr`, the encoder's
-/// `lr × encoder_lr_scale` (fine-tuning a pretrained encoder more gently than a fresh head).
-/// One optimiser holds the state of both: its state is keyed by parameter.
+/// step and applied with separate learning rates: the head's `lr`, the encoder's as
+/// [`EncoderLr`] says. One optimiser holds the state of both: its state is keyed by
+/// parameter.
 pub struct NetworkGradients<H: Module> {
     encoder: GradientsAccumulator<Encoder>,
     head: GradientsAccumulator<H>,
@@ -237,15 +277,16 @@ impl<H: Module> NetworkGradients<H> {
         copy
     }
 
-    /// One optimiser step: the head at `lr`, the encoder at `lr × encoder_lr_scale`.
+    /// One optimiser step: the head at `lr`, the encoder as `encoder_lr` says.
     pub fn step(
         mut self,
         optimizer: &mut ModuleOptimizer,
         mut net: Network<H>,
         lr: f64,
-        encoder_lr_scale: f64,
+        encoder_lr: EncoderLr,
     ) -> Network<H> {
-        net.encoder = optimizer.step(lr * encoder_lr_scale, net.encoder, self.encoder.grads());
+        let rates = encoder_lr.rates(&net.encoder, lr);
+        net.encoder = optimizer.step(rates, net.encoder, self.encoder.grads());
         net.head = optimizer.step(lr, net.head, self.head.grads());
         net
     }
@@ -490,7 +531,11 @@ mod tests {
             let mut gradients = NetworkGradients::default();
             gradients.accumulate(&net, loss.backward());
             let mut optimizer = build(&config);
-            net = gradients.step(&mut optimizer, net, 0.1, scale);
+            let encoder_lr = EncoderLr {
+                scale,
+                layer_decay: 1.0,
+            };
+            net = gradients.step(&mut optimizer, net, 0.1, encoder_lr);
             let head: f32 = net.head.w.val().into_scalar();
             assert!(head != 1.0, "the head moves at every scale");
             let delta: f32 = weight(&net)
@@ -503,6 +548,81 @@ mod tests {
         assert_eq!(moved[0], 0.0);
         assert!(moved[2] > 0.0);
         assert!((moved[1] / moved[2] - 0.5).abs() < 1e-3, "{moved:?}");
+    }
+
+    /// Layer-wise decay 0.5 on a two-block ViT (layers: embeddings, block 0, block 1): one
+    /// plain SGD step moves each weight by `d^(3 − l)` of what the undecayed step moves it —
+    /// 1/8 for the patch projection and the CLS token, 1/4 in block 0, 1/2 in block 1 — and
+    /// the final norm and the head as much as without decay.
+    #[test]
+    fn layer_decay_scales_each_layer_by_its_depth() {
+        use crate::encoder::{Architecture, EncoderConfig};
+        let device = Device::flex().autodiff();
+        let encoder = EncoderConfig {
+            arch: Architecture::VitTiny,
+            width: 0.1,
+            in_channels: 1,
+            depth: 2,
+            ..Default::default()
+        }
+        .resolved(1, 8);
+        fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+            t.into_data().try_to_vec().unwrap()
+        }
+        let weights = |net: &Network<Scalar>| -> Vec<Vec<f32>> {
+            let Encoder::Vit(vit) = &net.encoder else {
+                unreachable!("the test builds a ViT")
+            };
+            vec![
+                flat(vit.patch_embed.proj.weight.val()),
+                flat(vit.cls_token.val()),
+                flat(vit.blocks[0].attn.qkv.weight.val()),
+                flat(vit.blocks[1].mlp.fc2.weight.val()),
+                flat(vit.norm.gamma.val()),
+                flat(net.head.w.val()),
+            ]
+        };
+        let config = OptimConfig {
+            momentum: 0.0,
+            weight_decay: 0.0,
+            ..OptimConfig::default()
+        };
+        let moves = |layer_decay: f64| -> Vec<f32> {
+            let mut net = Network {
+                encoder: crate::device::seeded(&device, 3, || encoder.init(&device)),
+                head: Scalar {
+                    w: Param::from_tensor(Tensor::from_floats([1.0], &device)),
+                },
+            };
+            let before = weights(&net);
+            let x = Tensor::<1, Int>::arange(0..128, &device)
+                .float()
+                .div_scalar(64.0)
+                .sin()
+                .reshape([2, 1, 8, 8]);
+            let loss = net.encoder.forward(x).powi_scalar(2).sum() * net.head.w.val().sum();
+            let mut gradients = NetworkGradients::default();
+            gradients.accumulate(&net, loss.backward());
+            let encoder_lr = EncoderLr {
+                scale: 1.0,
+                layer_decay,
+            };
+            net = gradients.step(&mut build(&config), net, 0.1, encoder_lr);
+            let after = weights(&net);
+            let moved = |(a, b): (&Vec<f32>, &Vec<f32>)| -> f32 {
+                a.iter().zip(b).map(|(a, b)| (a - b).abs()).sum()
+            };
+            after.iter().zip(&before).map(moved).collect()
+        };
+        let (plain, decayed) = (moves(1.0), moves(0.5));
+        for (i, expected) in [0.125, 0.125, 0.25, 0.5, 1.0, 1.0].into_iter().enumerate() {
+            assert!(plain[i] > 0.0, "weight {i} moves: {plain:?}");
+            let ratio = decayed[i] / plain[i];
+            assert!(
+                (ratio - expected).abs() < 1e-3,
+                "weight {i}: {ratio} ≠ {expected}"
+            );
+        }
     }
 
     /// Three SGD steps on f(w) = w²/2 (gradient w) from w = 1 with lr 0.1, momentum 0.9,

@@ -21,7 +21,7 @@
 //!   all-reduced, embeddings are not gathered (lightly's losses by default,
 //!   `gather_distributed=False`).
 
-use super::optim::NetworkGradients;
+use super::optim::{EncoderLr, NetworkGradients};
 use crate::method::{Method, Network, Progress, StepOutput};
 use anyhow::{Context, Result, ensure};
 use burn::module::{Module, ModuleDisplay};
@@ -180,12 +180,12 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
     }
 
     /// The optimiser step on the summed gradients (the head at `lr`, the encoder at
-    /// `lr × encoder_lr_scale`), then the method's after-step, on every replica.
+    /// as `encoder_lr` says), then the method's after-step, on every replica.
     pub fn update<M: Method<Head = H>>(
         &mut self,
         method: &M,
         lr: f64,
-        encoder_lr_scale: f64,
+        encoder_lr: EncoderLr,
         progress: Progress,
     ) {
         if self.reduction == Reduction::Host {
@@ -199,7 +199,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
                 mut optimizer,
                 gradients,
             } = replica;
-            let net = gradients.step(&mut optimizer, net, lr, encoder_lr_scale);
+            let net = gradients.step(&mut optimizer, net, lr, encoder_lr);
             let replica = Replica {
                 device,
                 net: method.after_step(net, progress),

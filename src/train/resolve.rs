@@ -246,7 +246,8 @@ impl<M: Method> Resolved<M> {
         Ok(replicas)
     }
 
-    /// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`) with weight
+    /// The optimiser step at `lr` (the encoder at `lr × optim.encoder_lr_scale`, decayed by
+    /// `optim.layer_decay` per layer below the top) with weight
     /// decay `weight_decay`, then the method's after-step (e.g. BYOL's target update) for
     /// optimiser step `step` of `total`.
     pub fn update(
@@ -261,8 +262,11 @@ impl<M: Method> Resolved<M> {
             total_steps: total,
         };
         self.weight_decay.set(weight_decay);
-        let scale = self.config.optim.encoder_lr_scale;
-        replicas.update(self.method.as_ref(), lr, scale, progress);
+        let encoder_lr = optim::EncoderLr {
+            scale: self.config.optim.encoder_lr_scale,
+            layer_decay: self.config.optim.layer_decay,
+        };
+        replicas.update(self.method.as_ref(), lr, encoder_lr, progress);
     }
 }
 
@@ -275,7 +279,7 @@ fn init_encoder(encoder: Encoder, config: &EncoderConfig, path: &Path) -> Result
     }
     let (header, bytes) = Checkpoint::load_encoder(&file)?;
     ensure!(
-        &header.encoder == config,
+        header.encoder.same_weights(config),
         "{}: its encoder is {:?}, this run's is {:?} (set [encoder] to match)",
         file.display(),
         header.encoder,
