@@ -61,9 +61,13 @@ pub fn open_subset(
 }
 
 /// The side of the square images to train on when the config leaves it at 0: the native
-/// size of fixed-size datasets, 96 pixels for folders of photos.
+/// size of fixed-size datasets, 96 pixels for folders of photos and the images of detection
+/// datasets.
 pub fn default_image_size(spec: &DataSpec, source: &dyn ImageSource) -> Result<usize> {
-    if spec.kind == DatasetKind::Folder {
+    if matches!(
+        spec.kind,
+        DatasetKind::Folder | DatasetKind::Coco | DatasetKind::Voc
+    ) {
         return Ok(96);
     }
     let first = source.get(0)?;

@@ -681,6 +681,73 @@ fn data_inspect_prints_counts_and_classes() {
     assert!(stdout(&out).contains("cifar10"));
 }
 
+/// A COCO folder (`annotations/instances_train2017.json`, `train2017/`) is inspected with its
+/// objects, and its images pretrain like any unlabelled folder.
+#[test]
+fn a_coco_dataset_is_inspected_and_its_images_pretrain() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("train2017");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(dir.path().join("annotations")).unwrap();
+    let mut entries = Vec::new();
+    let mut objects = Vec::new();
+    for i in 0..8u32 {
+        let name = format!("{i}.png");
+        image::RgbImage::from_fn(48, 40, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 6) as u8, (i * 30) as u8])
+        })
+        .save(images.join(&name))
+        .unwrap();
+        entries.push(serde_json::json!({"id": i, "file_name": name, "width": 48, "height": 40}));
+        objects.push(
+            serde_json::json!({"id": 100 + i, "image_id": i, "category_id": 1 + i % 2,
+            "bbox": [2, 3, 10 + i, 20], "iscrowd": 0}),
+        );
+    }
+    let json = dir.path().join("annotations/instances_train2017.json");
+    let file = serde_json::json!({"images": entries, "annotations": objects,
+        "categories": [{"id": 1, "name": "sneaker"}, {"id": 2, "name": "bag"}]});
+    std::fs::write(&json, file.to_string()).unwrap();
+    let spec = format!("coco:{}", json.display());
+    let out = pretext(&["data", "inspect", &spec]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for words in ["objects:  8 in 8 images", "sneaker  4", "8 small"] {
+        assert!(text.contains(words), "{words} not in\n{text}");
+    }
+    let out = pretext(&[
+        "pretrain",
+        "--method",
+        "rotation",
+        "--data",
+        &spec,
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "1",
+        "--set",
+        "data.image_size=32",
+        "--set",
+        "probe.enabled=false",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A category the file does not list is an error naming the file and the annotation.
+    let broken = file
+        .to_string()
+        .replace("\"category_id\":2", "\"category_id\":7");
+    std::fs::write(&json, broken).unwrap();
+    let out = pretext(&["data", "inspect", &spec]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("instances_train2017.json") && err.contains("category_id 7"),
+        "{err}"
+    );
+}
+
 #[test]
 fn permutations_show_task_and_crops_commands() {
     let dir = tempfile::tempdir().unwrap();

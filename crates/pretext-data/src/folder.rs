@@ -356,7 +356,7 @@ fn read_header(path: &Path) -> Result<Header, DataError> {
 }
 
 /// Decodes `path` fully, Exif orientation applied.
-fn decode(path: &Path) -> Result<DynamicImage, DataError> {
+pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
     let mut decoder = decoder(path)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder)

@@ -107,6 +107,19 @@ pub fn inspect_spec(
         }
         return Ok(report);
     }
+    if matches!(spec.kind, DatasetKind::Coco | DatasetKind::Voc) {
+        let annotations = crate::annotations::open(spec, split)?;
+        let sizes: Vec<(usize, usize)> = annotations
+            .images
+            .iter()
+            .map(|image| (image.height, image.width))
+            .collect();
+        let mut report = build(&annotations, &sizes, false);
+        report
+            .notes
+            .extend(annotations.summary().to_string().lines().map(String::from));
+        return Ok(report);
+    }
     let source = crate::open::open(spec, split, options)?;
     inspect(source.as_ref())
 }

@@ -6,6 +6,7 @@
 //! builds and tests in seconds. Every dataset format is read into one abstraction,
 //! [`ImageSource`]: a random-access list of [`Image`]s with optional labels.
 
+pub mod annotations;
 pub mod atomic;
 pub mod augment;
 pub mod cifar;

@@ -3,7 +3,7 @@
 //! implement ([`source`](crate::source)).
 
 use crate::source::{DataSpec, DatasetKind, ImageSource, OpenOptions, Split};
-use crate::{DataError, cifar, folder, idx, stl10};
+use crate::{DataError, annotations, cifar, folder, idx, stl10};
 
 /// Opens `spec`'s `split`.
 pub fn open(
@@ -28,5 +28,6 @@ pub fn open(
         DatasetKind::Folder => Ok(Box::new(folder::FolderDataset::open(
             &spec.path, split, options,
         )?)),
+        DatasetKind::Coco | DatasetKind::Voc => Ok(Box::new(annotations::open(spec, split)?)),
     }
 }

@@ -43,17 +43,24 @@ pub enum DatasetKind {
     Stl10,
     /// A folder of JPEG/PNG/WebP images; class = first-level sub-folder.
     Folder,
+    /// The images of a COCO annotation file (`PATH` = the JSON), unlabelled; its objects in
+    /// [`crate::annotations`].
+    Coco,
+    /// The images of a Pascal VOC folder (`PATH` holds `Annotations/`), unlabelled.
+    Voc,
 }
 
 impl DatasetKind {
     /// All kinds with their command-line names.
-    pub const ALL: [(DatasetKind, &'static str); 6] = [
+    pub const ALL: [(DatasetKind, &'static str); 8] = [
         (DatasetKind::Mnist, "mnist"),
         (DatasetKind::FashionMnist, "fashion-mnist"),
         (DatasetKind::Cifar10, "cifar10"),
         (DatasetKind::Cifar100, "cifar100"),
         (DatasetKind::Stl10, "stl10"),
         (DatasetKind::Folder, "folder"),
+        (DatasetKind::Coco, "coco"),
+        (DatasetKind::Voc, "voc"),
     ];
 
     /// The command-line name.
