@@ -734,6 +734,57 @@ fn a_coco_dataset_is_inspected_and_its_images_pretrain() {
         "--quiet",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Detections equal to the truth score AP 1 (COCO and VOC07) through `eval boxes` (on the
+    // train split: the test split of instances_train2017.json is instances_val2017.json).
+    let results: Vec<serde_json::Value> = (0..8u32)
+        .map(|i| {
+            serde_json::json!({"image_id": i, "category_id": 1 + i % 2,
+            "bbox": [2, 3, 10 + i, 20], "score": 0.5})
+        })
+        .collect();
+    let results_file = dir.path().join("results.json");
+    std::fs::write(&results_file, serde_json::Value::from(results).to_string()).unwrap();
+    let out = pretext(&[
+        "eval",
+        "boxes",
+        "--truth",
+        &spec,
+        "--split",
+        "train",
+        "--results",
+        results_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scores: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let ap = scores["coco"]["ap"].as_f64().unwrap();
+    assert!((ap - 1.0).abs() < 1e-9, "{scores}");
+    assert!(
+        (scores["voc07_map50"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{scores}"
+    );
+    assert_eq!(
+        scores["coco"]["ap_large"].as_f64(),
+        Some(-1.0),
+        "no large objects"
+    );
+    let out = pretext(&[
+        "eval",
+        "boxes",
+        "--truth",
+        &spec,
+        "--split",
+        "train",
+        "--results",
+        &spec[5..],
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a COCO results file"),
+        "{}",
+        stderr(&out)
+    );
+
     // A category the file does not list is an error naming the file and the annotation.
     let broken = file
         .to_string()

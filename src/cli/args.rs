@@ -282,6 +282,26 @@ pub enum EvalCommand {
     Knn(KnnArgs),
     /// The checkpoint's own pretext task (e.g. jigsaw accuracy) on held-out images.
     Task(TaskArgs),
+    /// Average precision of a COCO results file (COCO's AP/AR as pycocotools, VOC07 AP50).
+    Boxes(BoxesArgs),
+}
+
+/// `pretext eval boxes`.
+#[derive(Args, Debug)]
+pub struct BoxesArgs {
+    /// The annotations as coco:FILE.json or voc:FOLDER.
+    #[arg(long)]
+    pub truth: String,
+    /// Split of the annotations: train or test (coco: the file named with val for train;
+    /// voc: test, else val).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The detections: a JSON list of {image_id, category_id, bbox: [x, y, w, h], score}.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pretext eval task`.

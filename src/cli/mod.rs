@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(EvalCommand::Linear(args)) => eval_linear(args),
         Command::Eval(EvalCommand::Knn(args)) => eval_knn(args),
         Command::Eval(EvalCommand::Task(args)) => eval_task(args),
+        Command::Eval(EvalCommand::Boxes(args)) => eval_boxes(args),
         Command::Retrieve(args) => retrieve(args),
         Command::Show(args) => show(args),
         Command::Report(args) => report(args),
@@ -189,6 +190,17 @@ fn eval_task(args: TaskArgs) -> Result<()> {
     };
     let run = crate::checkpoint::run_dir(&args.checkpoint);
     publish(&record, args.json, &[run])
+}
+
+fn eval_boxes(args: BoxesArgs) -> Result<()> {
+    let spec: pretext_data::DataSpec = args.truth.parse()?;
+    let truth = pretext_data::annotations::open(&spec, parse_split(&args.split)?)?;
+    let scores = crate::eval::box_ap::score_file(&truth, &args.results)?;
+    match args.json {
+        true => println!("{}", serde_json::to_string(&scores)?),
+        false => print!("{scores}"),
+    }
+    Ok(())
 }
 
 fn show(args: ShowArgs) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Evaluation of frozen encoders: features computed once, then a linear probe, weighted
-//! k-nearest-neighbours or retrieval on them.
+//! k-nearest-neighbours or retrieval on them; and the average precision of detections.
 
+pub mod box_ap;
 pub mod features;
 pub mod frozen;
 pub mod knn;
