@@ -681,6 +681,67 @@ fn data_inspect_prints_counts_and_classes() {
     assert!(stdout(&out).contains("cifar10"));
 }
 
+/// `data scenes` composes a COCO detection set from Fashion-MNIST's items that the COCO
+/// reader, `data inspect` and pretraining take.
+#[test]
+fn data_scenes_writes_a_coco_detection_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 40, 20);
+    let out = dir.path().join("scenes");
+    let scenes = pretext(&[
+        "data",
+        "scenes",
+        "--from",
+        &data_arg(&data),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "64",
+        "--train",
+        "12",
+        "--test",
+        "4",
+        "--background",
+        "noise",
+    ]);
+    assert!(scenes.status.success(), "{}", stderr(&scenes));
+    assert!(
+        stdout(&scenes).contains("12 training scenes"),
+        "{}",
+        stdout(&scenes)
+    );
+    for split in ["train", "test"] {
+        let spec = format!(
+            "coco:{}",
+            out.join("annotations/instances_train.json").display()
+        );
+        let inspect = pretext(&["data", "inspect", &spec, "--split", split]);
+        assert!(inspect.status.success(), "{}", stderr(&inspect));
+        assert!(
+            stdout(&inspect).contains("Ankle boot"),
+            "{}",
+            stdout(&inspect)
+        );
+    }
+    let bad = pretext(&[
+        "data",
+        "scenes",
+        "--from",
+        &data_arg(&data),
+        "--out",
+        out.to_str().unwrap(),
+        "--background",
+        "plaid",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown background `plaid`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
 /// A COCO folder (`annotations/instances_train2017.json`, `train2017/`) is inspected with its
 /// objects, and its images pretrain like any unlabelled folder.
 #[test]

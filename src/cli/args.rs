@@ -420,6 +420,51 @@ pub enum DataCommand {
     Crops(CropArgs),
     /// Print counts, image sizes and classes of a dataset.
     Inspect(InspectArgs),
+    /// Compose a detection benchmark (PNG scenes + COCO JSON) from the items of a labelled
+    /// dataset of objects on black, e.g. Fashion-MNIST.
+    Scenes(ScenesArgs),
+}
+
+/// `pretext data scenes`.
+#[derive(Args, Debug)]
+pub struct ScenesArgs {
+    /// The items, as KIND:PATH (train scenes from its train split, test scenes from its test
+    /// split).
+    #[arg(long)]
+    pub from: String,
+    /// Folder to write train/, val/ and annotations/ into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Scene side in pixels.
+    #[arg(long, default_value_t = 96)]
+    pub size: usize,
+    /// Training scenes.
+    #[arg(long, default_value_t = 10_000)]
+    pub train: usize,
+    /// Test scenes.
+    #[arg(long, default_value_t = 2_000)]
+    pub test: usize,
+    /// Fewest items per scene.
+    #[arg(long, default_value_t = 1)]
+    pub min_objects: usize,
+    /// Most items per scene.
+    #[arg(long, default_value_t = 4)]
+    pub max_objects: usize,
+    /// Smallest item scale (1 = native size).
+    #[arg(long, default_value_t = 0.75)]
+    pub min_scale: f32,
+    /// Largest item scale.
+    #[arg(long, default_value_t = 2.0)]
+    pub max_scale: f32,
+    /// Largest IoU between two items' boxes.
+    #[arg(long, default_value_t = 0.3)]
+    pub max_overlap: f64,
+    /// Background: texture (smooth noise), noise or black.
+    #[arg(long, default_value = "texture")]
+    pub background: String,
+    /// Seed of items, scales, positions and backgrounds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `pretext data download`.

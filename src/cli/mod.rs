@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(DataCommand::Download(args)) => download(args),
         Command::Data(DataCommand::Crops(args)) => crops(args),
         Command::Data(DataCommand::Inspect(args)) => inspect(args),
+        Command::Data(DataCommand::Scenes(args)) => scenes(args),
     }
 }
 
@@ -299,6 +300,30 @@ fn crops(args: CropArgs) -> Result<()> {
     println!(
         "{} photos → {} training and {} test crops of {size}×{size} in {out}; use --data folder:{out}",
         report.photos, report.train, report.test,
+    );
+    Ok(())
+}
+
+fn scenes(args: ScenesArgs) -> Result<()> {
+    let spec: pretext_data::DataSpec = args.from.parse()?;
+    let options = pretext_data::scenes::SceneOptions {
+        size: args.size,
+        train: args.train,
+        test: args.test,
+        objects: [args.min_objects, args.max_objects],
+        scale: [args.min_scale, args.max_scale],
+        max_overlap: args.max_overlap,
+        background: args.background.parse()?,
+        seed: args.seed,
+    };
+    let open = |split| crate::dataset::open(&spec, split, false);
+    let (train, test) = (open(Split::Train)?, open(Split::Test)?);
+    let report =
+        pretext_data::scenes::make_scenes(train.as_ref(), test.as_ref(), &args.out, &options)?;
+    let out = args.out.display();
+    println!(
+        "{} training scenes ({} objects) and {} test scenes ({} objects) in {out}; use --data coco:{out}/annotations/instances_train.json",
+        report.train, report.train_objects, report.test, report.test_objects
     );
     Ok(())
 }

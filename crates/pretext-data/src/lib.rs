@@ -26,6 +26,7 @@ pub mod patches;
 pub mod permutations;
 pub mod prepare;
 pub mod rng;
+pub mod scenes;
 pub mod source;
 pub mod stl10;
 
