@@ -223,11 +223,12 @@ fn overlap(d: BoxXyxy, g: &Truth) -> f64 {
     if !g.crowd {
         return d.iou(g.bbox);
     }
-    let [a0, b0, a1, b1] = d.0;
-    let [c0, d0, c1, d1] = g.bbox.0;
-    let inter = (a1.min(c1) - a0.max(c0)).max(0.0) * (b1.min(d1) - b0.max(d0)).max(0.0);
     let area = d.area();
-    if area > 0.0 { inter / area } else { 0.0 }
+    if area > 0.0 {
+        d.intersection(g.bbox) / area
+    } else {
+        0.0
+    }
 }
 
 /// `COCOeval.evaluateImg` for one image, category and area range, with `detections` sorted by

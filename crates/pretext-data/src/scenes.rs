@@ -14,6 +14,7 @@
 //! source's training split, test scenes from its test split; scene `i` of a split depends
 //! only on the seed, the split and `i`.
 
+use crate::annotations::BoxXyxy;
 use crate::annotations::mask::encode_rle_string;
 use crate::augment::resize;
 use crate::rng::{SampleRng, sample_rng};
@@ -225,8 +226,7 @@ fn compose(
     rng: &mut SampleRng,
 ) -> Result<(Image, Vec<Placed>), DataError> {
     let size = options.size;
-    let first = source.get(0)?;
-    let channels = first.channels;
+    let channels = source.channels();
     let mut canvas = background(options.background, channels, size, rng);
     let [fewest, most] = options.objects;
     let wanted = rng.random_range(fewest..=most);
@@ -242,34 +242,23 @@ fn compose(
         items.push((item, label));
     }
     items.sort_by_key(|(item, _)| std::cmp::Reverse(item.width * item.height));
-    let mut boxes: Vec<[f64; 4]> = Vec::new();
+    let mut boxes: Vec<BoxXyxy> = Vec::new();
     let mut placed: Vec<Placed> = Vec::new();
     for (item, label) in items {
         let Some(tight) = tight_box(&item) else {
             continue;
         };
-        let free = |x: usize, y: usize| {
-            let b = [
-                (x + tight[0]) as f64,
-                (y + tight[1]) as f64,
-                (x + tight[2]) as f64,
-                (y + tight[3]) as f64,
-            ];
-            boxes.iter().all(|o| iou(*o, b) <= options.max_overlap)
+        let at = |x: usize, y: usize| {
+            BoxXyxy([x + tight[0], y + tight[1], x + tight[2], y + tight[3]].map(|v| v as f64))
         };
         let spots = (size - item.width + 1, size - item.height + 1);
         let spot = (0..20)
             .map(|_| (rng.random_range(0..spots.0), rng.random_range(0..spots.1)))
-            .find(|&(x, y)| free(x, y));
+            .find(|&(x, y)| boxes.iter().all(|o| o.iou(at(x, y)) <= options.max_overlap));
         let Some((x, y)) = spot else {
             continue;
         };
-        boxes.push([
-            (x + tight[0]) as f64,
-            (y + tight[1]) as f64,
-            (x + tight[2]) as f64,
-            (y + tight[3]) as f64,
-        ]);
+        boxes.push(at(x, y));
         let mut mask = vec![false; size * size];
         paste(&mut canvas, &item, x, y, &mut mask);
         for earlier in &mut placed {
@@ -320,10 +309,6 @@ fn tight_box(item: &Image) -> Option<[usize; 4]> {
         }
     }
     bounds
-}
-
-fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
-    crate::annotations::BoxXyxy(a).iou(crate::annotations::BoxXyxy(b))
 }
 
 /// A mask's COCO box `[x, y, w, h]`, pixel count and column-major RLE runs.

@@ -45,11 +45,16 @@ impl BoxXyxy {
         (x1 - x0).max(0.0) * (y1 - y0).max(0.0)
     }
 
-    /// Intersection over union with `other` (0 when both are empty).
-    pub fn iou(self, other: BoxXyxy) -> f64 {
+    /// The area both boxes cover.
+    pub fn intersection(self, other: BoxXyxy) -> f64 {
         let [a0, b0, a1, b1] = self.0;
         let [c0, d0, c1, d1] = other.0;
-        let inter = (a1.min(c1) - a0.max(c0)).max(0.0) * (b1.min(d1) - b0.max(d0)).max(0.0);
+        (a1.min(c1) - a0.max(c0)).max(0.0) * (b1.min(d1) - b0.max(d0)).max(0.0)
+    }
+
+    /// Intersection over union with `other` (0 when both are empty).
+    pub fn iou(self, other: BoxXyxy) -> f64 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union > 0.0 { inter / union } else { 0.0 }
     }
