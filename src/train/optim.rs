@@ -494,6 +494,28 @@ mod tests {
         }
     }
 
+    /// A fixed, smooth 2 × 1 × 8 × 8 input batch.
+    fn wave(device: &Device) -> Tensor<4> {
+        Tensor::<1, Int>::arange(0..128, device)
+            .float()
+            .div_scalar(9.0)
+            .sin()
+            .reshape([2, 1, 8, 8])
+    }
+
+    /// `Σ features ⊙ c` with fixed, uneven coefficients `c`: unlike `Σ features` or
+    /// `Σ features²`, which batch and layer normalisation make (nearly) constant, its gradient
+    /// reaches every layer.
+    fn uneven_loss(features: Tensor<2>, device: &Device) -> Tensor<1> {
+        let [n, d] = features.dims();
+        let c = Tensor::<1, Int>::arange(0..(n * d) as i64, device)
+            .float()
+            .mul_scalar(0.7)
+            .cos()
+            .reshape([n, d]);
+        (features * c).sum()
+    }
+
     /// With `encoder_lr_scale` 0 the encoder stays where it was while the head moves; with
     /// 0.5 the encoder's SGD step is half the head's step for the same gradient.
     #[test]
@@ -517,17 +539,20 @@ mod tests {
             weight_decay: 0.0,
             ..OptimConfig::default()
         };
+        // One initialisation for every scale, and a loss whose gradient normalisation does not
+        // cancel (a plain sum of batch-normalised features is constant in the weights).
+        let start = Network {
+            encoder: crate::device::seeded(&device, 1, || encoder.init(&device)),
+            head: Scalar {
+                w: Param::from_tensor(Tensor::from_floats([1.0], &device)),
+            },
+        };
         let mut moved = Vec::new();
         for scale in [0.0, 0.5, 1.0] {
-            let mut net = Network {
-                encoder: crate::device::seeded(&device, 1, || encoder.init(&device)),
-                head: Scalar {
-                    w: Param::from_tensor(Tensor::from_floats([1.0], &device)),
-                },
-            };
+            let mut net = start.clone();
             let before = weight(&net);
-            let x = Tensor::<4>::ones([2, 1, 8, 8], &device);
-            let loss = net.encoder.forward(x).sum() * net.head.w.val().sum();
+            let loss = uneven_loss(net.encoder.forward(wave(&device)), &device)
+                * net.head.w.val().sum();
             let mut gradients = NetworkGradients::default();
             gradients.accumulate(&net, loss.backward());
             let mut optimizer = build(&config);
@@ -587,20 +612,17 @@ mod tests {
             weight_decay: 0.0,
             ..OptimConfig::default()
         };
+        let start = Network {
+            encoder: crate::device::seeded(&device, 3, || encoder.init(&device)),
+            head: Scalar {
+                w: Param::from_tensor(Tensor::from_floats([1.0], &device)),
+            },
+        };
         let moves = |layer_decay: f64| -> Vec<f32> {
-            let mut net = Network {
-                encoder: crate::device::seeded(&device, 3, || encoder.init(&device)),
-                head: Scalar {
-                    w: Param::from_tensor(Tensor::from_floats([1.0], &device)),
-                },
-            };
+            let mut net = start.clone();
             let before = weights(&net);
-            let x = Tensor::<1, Int>::arange(0..128, &device)
-                .float()
-                .div_scalar(64.0)
-                .sin()
-                .reshape([2, 1, 8, 8]);
-            let loss = net.encoder.forward(x).powi_scalar(2).sum() * net.head.w.val().sum();
+            let loss = uneven_loss(net.encoder.forward(wave(&device)), &device)
+                * net.head.w.val().sum();
             let mut gradients = NetworkGradients::default();
             gradients.accumulate(&net, loss.backward());
             let encoder_lr = EncoderLr {
