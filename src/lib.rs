@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod decoder;
+pub mod detect;
 pub mod device;
 pub mod ema;
 pub mod encoder;
