@@ -134,7 +134,7 @@ impl Method for Byol {
         fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
         self.views.sample(&image, rng)

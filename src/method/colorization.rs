@@ -364,7 +364,7 @@ impl Method for Colorization {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<ColorSample> {
         Ok(self.example(self.config.view.apply(&image.to_channels(3), rng)))
@@ -374,7 +374,7 @@ impl Method for Colorization {
     fn sample_eval(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<ColorSample> {
         let view = ViewConfig::eval(self.config.view.size);

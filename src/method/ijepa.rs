@@ -434,7 +434,7 @@ impl Method for Ijepa {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<JepaView> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));
@@ -647,7 +647,7 @@ mod tests {
         let batch: Vec<JepaView> = (0..3)
             .map(|i| {
                 let mut rng = pretext_data::rng::sample_rng(0, 0, i);
-                method.sample(image.clone(), None, &mut rng).unwrap()
+                method.sample(image.clone(), Default::default(), &mut rng).unwrap()
             })
             .collect();
         let progress = Progress {

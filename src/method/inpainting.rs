@@ -175,7 +175,7 @@ impl Method for Inpainting {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<MaskedImage> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));

@@ -165,7 +165,7 @@ impl Method for Jigsaw {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Puzzle> {
         let region = random_crop_square(&image, 3 * self.tiles.cell, rng);

@@ -272,7 +272,7 @@ impl Method for Mae {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<MaskedView> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));

@@ -205,7 +205,7 @@ impl Method for Moco {
         fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
         self.views.sample(&image, rng)

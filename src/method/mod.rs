@@ -33,7 +33,7 @@ registry::methods! {
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use burn::prelude::*;
-use pretext_data::Image;
+use pretext_data::{Image, Target};
 use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
 use serde::Serialize;
@@ -150,13 +150,13 @@ pub trait Method: Sized + Send + Sync + 'static {
     fn init_head(&self, encoder: &EncoderConfig, online: &Encoder, device: &Device) -> Self::Head;
 
     /// Builds one training example from a raw image (already converted to the encoder's
-    /// channels, values in `[0, 1]`) and its label when the data has one, drawing all
-    /// randomness from `rng`. Self-supervised methods ignore the label. Runs in the data
+    /// channels, values in `[0, 1]`) and what it is labelled with ([`Target`]: class, objects), drawing
+    /// all randomness from `rng`. Self-supervised methods ignore the target. Runs in the data
     /// loader's threads.
     fn sample(
         &self,
         image: Image,
-        label: Option<u32>,
+        target: Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Self::Sample>;
 
@@ -166,10 +166,10 @@ pub trait Method: Sized + Send + Sync + 'static {
     fn sample_eval(
         &self,
         image: Image,
-        label: Option<u32>,
+        target: Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Self::Sample> {
-        self.sample(image, label, rng)
+        self.sample(image, target, rng)
     }
 
     /// Forward pass and loss on a batch of examples, for the optimiser step `progress`

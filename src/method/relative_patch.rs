@@ -125,7 +125,7 @@ impl Method for RelativePatch {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<PatchPairSample> {
         let extent = self.grid.extent();

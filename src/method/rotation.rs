@@ -78,7 +78,7 @@ impl Method for Rotation {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<RotationSample> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));
@@ -161,7 +161,7 @@ mod tests {
         let mut image = Image::filled(1, 8, 8, 0.0);
         image.data[0] = 1.0; // top-left corner
         let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
-        let sample = method.sample(image.clone(), None, &mut rng).unwrap();
+        let sample = method.sample(image.clone(), Default::default(), &mut rng).unwrap();
         assert_eq!(sample.rotations[0], image.data);
         for k in 0..4 {
             assert_eq!(

@@ -76,7 +76,7 @@ impl<L: PairLoss> Method for Siamese<L> {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
         self.views.sample(&image, rng)

@@ -238,7 +238,7 @@ impl Method for SimMim {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<HiddenPatches> {
         let view = self.input.normalize(self.config.view.apply(&image, rng));

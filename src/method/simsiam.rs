@@ -102,7 +102,7 @@ impl Method for Simsiam {
     fn sample(
         &self,
         image: Image,
-        _label: Option<u32>,
+        _target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<Views> {
         self.views.sample(&image, rng)

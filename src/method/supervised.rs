@@ -175,19 +175,19 @@ impl Method for Supervised {
     fn sample(
         &self,
         image: Image,
-        label: Option<u32>,
+        target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<LabeledImage> {
-        self.labeled(&self.config.view, image, label, rng)
+        self.labeled(&self.config.view, image, target.class, rng)
     }
 
     fn sample_eval(
         &self,
         image: Image,
-        label: Option<u32>,
+        target: pretext_data::Target<'_>,
         rng: &mut SampleRng,
     ) -> anyhow::Result<LabeledImage> {
-        self.labeled(&self.config.test_view, image, label, rng)
+        self.labeled(&self.config.test_view, image, target.class, rng)
     }
 
     fn step(
@@ -304,21 +304,21 @@ mod tests {
         .unwrap();
         let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
         let sample = method
-            .sample_eval(Image::filled(1, 8, 8, 0.75), Some(2), &mut rng)
+            .sample_eval(Image::filled(1, 8, 8, 0.75), Some(2).into(), &mut rng)
             .unwrap();
         assert_eq!(sample.label, 2);
         assert_eq!(sample.shape, [1, 8, 8]);
         // (0.75 - 0.5) / 0.25 = 1 everywhere.
         assert!(sample.image.iter().all(|&v| (v - 1.0).abs() < 1e-6));
         let err = method
-            .sample(Image::filled(1, 8, 8, 0.0), Some(7), &mut rng)
+            .sample(Image::filled(1, 8, 8, 0.0), Some(7).into(), &mut rng)
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("out of range"), "{err}");
         assert!(
             method
-                .sample(Image::filled(1, 8, 8, 0.0), None, &mut rng)
+                .sample(Image::filled(1, 8, 8, 0.0), Default::default(), &mut rng)
                 .is_err()
         );
     }
@@ -374,7 +374,7 @@ mod tests {
         let mut rng = pretext_data::rng::sample_rng(0, 0, 0);
         // White in any colour space is L* = 100: (1 - 0.5) / 0.25 = 2 after normalisation.
         let sample = method
-            .sample_eval(Image::filled(3, 8, 8, 1.0), Some(1), &mut rng)
+            .sample_eval(Image::filled(3, 8, 8, 1.0), Some(1).into(), &mut rng)
             .unwrap();
         assert_eq!(sample.shape, [1, 8, 8]);
         assert!(

@@ -551,8 +551,8 @@ mod tests {
         for scale in [0.0, 0.5, 1.0] {
             let mut net = start.clone();
             let before = weight(&net);
-            let loss = uneven_loss(net.encoder.forward(wave(&device)), &device)
-                * net.head.w.val().sum();
+            let loss =
+                uneven_loss(net.encoder.forward(wave(&device)), &device) * net.head.w.val().sum();
             let mut gradients = NetworkGradients::default();
             gradients.accumulate(&net, loss.backward());
             let mut optimizer = build(&config);
@@ -621,8 +621,8 @@ mod tests {
         let moves = |layer_decay: f64| -> Vec<f32> {
             let mut net = start.clone();
             let before = weights(&net);
-            let loss = uneven_loss(net.encoder.forward(wave(&device)), &device)
-                * net.head.w.val().sum();
+            let loss =
+                uneven_loss(net.encoder.forward(wave(&device)), &device) * net.head.w.val().sum();
             let mut gradients = NetworkGradients::default();
             gradients.accumulate(&net, loss.backward());
             let encoder_lr = EncoderLr {

@@ -176,7 +176,7 @@ impl<M: Method> Resolved<M> {
                 threads: None,
             },
             move |image, rng, index| {
-                sampler.sample(input.convert_channels(image), labels.label(index), rng)
+                sampler.sample(input.convert_channels(image), labels.target(index), rng)
             },
         ))
     }

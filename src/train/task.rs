@@ -107,7 +107,7 @@ impl MethodJob for Show {
             .map(|&i| {
                 let image = r.input.convert_channels(r.source.get(i)?);
                 let mut rng = pretext_data::rng::sample_rng(seed, 0, i as u64);
-                r.method.sample(image, r.source.label(i), &mut rng)
+                r.method.sample(image, r.source.target(i), &mut rng)
             })
             .collect::<Result<Vec<_>>>()?;
         let net = net.valid();
@@ -194,7 +194,7 @@ impl MethodJob for TaskEval {
                 ..LoaderConfig::default()
             },
             move |image, rng, index| {
-                sampler.sample_eval(input.convert_channels(image), labels.label(index), rng)
+                sampler.sample_eval(input.convert_channels(image), labels.target(index), rng)
             },
         );
         let mut sums: Vec<(String, f64)> = Vec::new();

@@ -32,4 +32,4 @@ pub mod stl10;
 
 pub use error::DataError;
 pub use image::Image;
-pub use source::{DataSpec, DatasetKind, ImageSource, Split};
+pub use source::{DataSpec, DatasetKind, ImageSource, Split, Target};

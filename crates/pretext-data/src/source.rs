@@ -1,6 +1,7 @@
 //! The image-source abstraction every dataset format is read into, and the `kind:path`
 //! dataset specifications the command line accepts.
 
+use crate::annotations::{AnnotatedImage, Category};
 use crate::{DataError, Image};
 use std::path::PathBuf;
 
@@ -25,6 +26,41 @@ pub trait ImageSource: Send + Sync {
     fn channels(&self) -> usize;
     /// Where the data comes from, for messages (a file or folder path).
     fn origin(&self) -> String;
+    /// The annotated objects of image `index`, if this source has object annotations.
+    fn objects(&self, _index: usize) -> Option<&AnnotatedImage> {
+        None
+    }
+    /// The object categories (index = [`crate::annotations::Instance::category`]), if this
+    /// source has object annotations.
+    fn categories(&self) -> Option<&[Category]> {
+        None
+    }
+    /// Everything image `index` is labelled with.
+    fn target(&self, index: usize) -> Target<'_> {
+        Target {
+            class: self.label(index),
+            objects: self.objects(index),
+        }
+    }
+}
+
+/// What an image is labelled with: its class, its objects, both or neither. A method takes
+/// what its task needs (the supervised classifier the class, the detector the objects).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Target<'a> {
+    /// The image's class.
+    pub class: Option<u32>,
+    /// The image's objects.
+    pub objects: Option<&'a AnnotatedImage>,
+}
+
+impl From<Option<u32>> for Target<'_> {
+    fn from(class: Option<u32>) -> Self {
+        Target {
+            class,
+            objects: None,
+        }
+    }
 }
 
 /// The dataset formats pretext reads.
@@ -283,6 +319,12 @@ impl ImageSource for Subset {
     }
     fn origin(&self) -> String {
         format!("{} (subset of {})", self.inner.origin(), self.indices.len())
+    }
+    fn objects(&self, index: usize) -> Option<&AnnotatedImage> {
+        self.inner.objects(self.indices[index])
+    }
+    fn categories(&self) -> Option<&[Category]> {
+        self.inner.categories()
     }
 }
 

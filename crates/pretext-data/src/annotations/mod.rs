@@ -338,6 +338,14 @@ impl ImageSource for Annotations {
     fn origin(&self) -> String {
         self.origin.display().to_string()
     }
+
+    fn objects(&self, index: usize) -> Option<&AnnotatedImage> {
+        self.images.get(index)
+    }
+
+    fn categories(&self) -> Option<&[Category]> {
+        Some(&self.categories)
+    }
 }
 
 /// Reads the annotations of `spec` (`coco:FILE.json` or `voc:FOLDER`) for `split`. COCO's
