@@ -498,7 +498,9 @@ fn target_networks_start_as_copies_and_take_no_gradient() {
         let batch: Vec<Views> = (0..4)
             .map(|i| {
                 let mut rng = pretext_data::rng::sample_rng(0, 0, i);
-                method.sample(image.clone(), Default::default(), &mut rng).unwrap()
+                method
+                    .sample(image.clone(), Default::default(), &mut rng)
+                    .unwrap()
             })
             .collect();
         let progress = pretext::method::Progress {

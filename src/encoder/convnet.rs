@@ -80,4 +80,18 @@ impl ConvNetSmall {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         global_avg_pool(self.forward_map(x))
     }
+
+    /// The maps before each pooling and the last one: strides 1, 2 and 4.
+    pub fn forward_stages(&self, mut x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut stages = Vec::with_capacity(3);
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i == 1 || i == 3 {
+                stages.push(x.clone());
+                x = self.pool.forward(x);
+            }
+        }
+        stages.push(x);
+        stages
+    }
 }

@@ -355,6 +355,33 @@ impl EncoderConfig {
         }
     }
 
+    /// The `(stride, channels)` of each map [`Encoder::forward_stages`] returns, finest
+    /// first: the small ConvNet's maps before its pools and its last (strides 1, 2, 4); a
+    /// ResNet's four stages (strides 4–32, or 1–8 with the CIFAR stem); a ViT's patch grid.
+    pub fn stages(&self) -> Vec<(usize, usize)> {
+        match self.arch {
+            Architecture::ConvnetSmall => vec![
+                (1, self.scaled(32)),
+                (2, self.scaled(64)),
+                (4, self.scaled(128)),
+            ],
+            Architecture::Resnet18 | Architecture::Resnet50 => {
+                let expansion = if self.arch == Architecture::Resnet50 {
+                    4
+                } else {
+                    1
+                };
+                let first = self.reduction() / 8;
+                (0..4)
+                    .map(|s| (first << s, self.scaled(64 << s) * expansion))
+                    .collect()
+            }
+            Architecture::VitTiny | Architecture::VitSmall | Architecture::VitBase => {
+                vec![(self.patch_size, self.vit_shape().dim)]
+            }
+        }
+    }
+
     /// Output feature dimension of the encoder this config builds.
     pub fn feature_dim(&self) -> usize {
         match self.arch {
@@ -406,6 +433,16 @@ impl Encoder {
             Encoder::ConvNet(net) => net.forward_map(images),
             Encoder::ResNet(net) => net.forward_map(images),
             Encoder::Vit(net) => net.forward_map(images),
+        }
+    }
+
+    /// The feature maps of the encoder's stages, finest first, as
+    /// [`EncoderConfig::stages`] lists them: the multi-scale input of a feature pyramid.
+    pub fn forward_stages(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        match self {
+            Encoder::ConvNet(net) => net.forward_stages(images),
+            Encoder::ResNet(net) => net.forward_stages(images),
+            Encoder::Vit(net) => vec![net.forward_map(images)],
         }
     }
 
@@ -520,8 +557,23 @@ mod tests {
         .resolved(in_channels, size);
         let encoder = config.init(&device);
         let x = Tensor::<4>::zeros([2, in_channels, size, size], &device);
-        let y = encoder.forward(x);
+        let y = encoder.forward(x.clone());
         assert_eq!(y.dims(), [2, config.feature_dim()], "{arch:?}");
+        let stages = encoder.forward_stages(x);
+        let expected = config.stages();
+        assert_eq!(stages.len(), expected.len(), "{arch:?}");
+        for (map, (stride, channels)) in stages.iter().zip(expected) {
+            let side = size.div_ceil(stride);
+            assert_eq!(
+                map.dims(),
+                [2, channels, side, side],
+                "{arch:?} stride {stride}"
+            );
+        }
+        assert_eq!(
+            config.stages().last().map(|s| s.1),
+            Some(config.feature_dim())
+        );
     }
 
     #[test]
@@ -531,6 +583,7 @@ mod tests {
         check(Architecture::Resnet18, 3, 32, 0.25);
         check(Architecture::Resnet18, 1, 96, 0.25);
         check(Architecture::Resnet50, 3, 32, 0.125);
+        check(Architecture::VitTiny, 3, 32, 0.25);
     }
 
     #[test]

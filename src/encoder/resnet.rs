@@ -192,20 +192,24 @@ impl ResNet {
 
     /// The last stage's feature map, `[N, D, h, w]`.
     pub fn forward_map(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut stages = self.forward_stages(x);
+        stages.pop().expect("a ResNet has four stages")
+    }
+
+    /// The output of each of the four stages (`layer1`…`layer4`, torchvision's `C2`…`C5`).
+    pub fn forward_stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = batch_norm_layer(&self.bn1, conv2d_layer(&self.conv1, x), true);
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
-        {
-            x = block.forward(x);
+        let mut stages = Vec::with_capacity(4);
+        for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
+            for block in stage {
+                x = block.forward(x);
+            }
+            stages.push(x.clone());
         }
-        x
+        stages
     }
 
     /// Globally average-pooled features, `[N, D]`.

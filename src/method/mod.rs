@@ -33,9 +33,9 @@ registry::methods! {
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use burn::prelude::*;
-use pretext_data::{Image, Target};
 use pretext_data::grid::Grid;
 use pretext_data::rng::SampleRng;
+use pretext_data::{Image, Target};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
