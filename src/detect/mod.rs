@@ -4,4 +4,5 @@
 
 pub mod anchors;
 pub mod boxes;
+pub mod pyramid;
 pub mod roi_align;
