@@ -4,5 +4,6 @@
 
 pub mod anchors;
 pub mod boxes;
+pub mod detector;
 pub mod pyramid;
 pub mod roi_align;
