@@ -10,8 +10,9 @@
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Overrides;
 use crate::config::RunConfig;
-use crate::encoder::Architecture;
+use crate::encoder::{Architecture, EncoderConfig};
 use crate::eval::record::{EvalRecord, FinetuneResult};
+use crate::input::InputSpec;
 use crate::train::{self, RunOptions};
 use anyhow::{Context, Result};
 use pretext_data::Split;
@@ -97,43 +98,76 @@ pub fn default_epochs(label_fraction: f64) -> u64 {
     if label_fraction <= 0.01 { 60 } else { 30 }
 }
 
-/// Adds the settings `--from` contributes to a fine-tuning config: the encoder's
-/// architecture (every `[encoder]` key but `drop_path`, a training choice the recipe makes)
-/// and input contract (so that it sees the tensors it was trained on), the weights to start
-/// from and, for a pretext checkpoint, the dataset it was pretrained on (`--data`, set after,
-/// overrides it). Returns the architecture, which picks the [`recipe`].
-pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<Architecture> {
+/// What a pretrained encoder brings to a transfer run.
+pub struct Pretrained {
+    /// Its architecture.
+    pub encoder: EncoderConfig,
+    /// The tensors it was trained on.
+    pub input: InputSpec,
+    /// The dataset it was pretrained on, for a pretext checkpoint.
+    pub dataset: Option<String>,
+}
+
+/// Reads what `from` (a run directory, checkpoint or exported safetensors file) says about
+/// its encoder.
+pub fn pretrained(from: &Path) -> Result<Pretrained> {
     let file = checkpoint::resolve(from);
-    let (encoder, input, dataset) = if checkpoint::is_checkpoint(&file) {
+    if checkpoint::is_checkpoint(&file) {
         let (header, _) = Checkpoint::load_encoder(&file)?;
-        let pretrained = RunConfig::from_toml(&header.config, &[], &file.display().to_string())?;
-        (
-            header.encoder,
-            header.input,
-            Some(pretrained.data.dataset.to_string()),
+        let config = RunConfig::from_toml(&header.config, &[], &file.display().to_string())?;
+        return Ok(Pretrained {
+            encoder: header.encoder,
+            input: header.input,
+            dataset: Some(config.data.dataset.to_string()),
+        });
+    }
+    let info = crate::export::read_info(from)?.with_context(|| {
+        format!(
+            "{}: a safetensors file without pretext's metadata; start from scratch with \
+             --set train.init_encoder=FILE and the [encoder] it needs instead",
+            from.display()
         )
-    } else {
-        let info = crate::export::read_info(from)?.with_context(|| {
-            format!(
-                "{}: a safetensors file without pretext's metadata; start from scratch with \
-                 --set train.init_encoder=FILE and the [encoder] it needs instead",
-                from.display()
-            )
-        })?;
-        (info.encoder, info.input, None)
-    };
-    overrides.set_some("data.dataset", dataset)?;
-    for (key, value) in toml::Table::try_from(&encoder)? {
+    })?;
+    Ok(Pretrained {
+        encoder: info.encoder,
+        input: info.input,
+        dataset: None,
+    })
+}
+
+/// Adds the encoder of `from` to a transfer config: every `[encoder]` key of `encoder` but
+/// `drop_path` (a training choice the recipe makes) and the weights to start from.
+pub fn add_encoder_overrides(
+    from: &Path,
+    encoder: &EncoderConfig,
+    overrides: &mut Overrides,
+) -> Result<()> {
+    for (key, value) in toml::Table::try_from(encoder)? {
         if key != "drop_path" {
             overrides.set(&format!("encoder.{key}"), value)?;
         }
     }
+    overrides.set("train.init_encoder", from)?;
+    Ok(())
+}
+
+/// Adds the settings `--from` contributes to a fine-tuning config: the encoder
+/// ([`add_encoder_overrides`]) and its input contract (so that it sees the tensors it was
+/// trained on) and, for a pretext checkpoint, the dataset it was pretrained on (`--data`,
+/// set after, overrides it). Returns the architecture, which picks the [`recipe`].
+pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<Architecture> {
+    let Pretrained {
+        encoder,
+        input,
+        dataset,
+    } = pretrained(from)?;
+    overrides.set_some("data.dataset", dataset)?;
+    add_encoder_overrides(from, &encoder, overrides)?;
     overrides
         .set("data.image_size", input.image_size)?
         .set("data.mean", &input.mean)?
         .set("data.std", &input.std)?
-        .set("method.input_space", input.space)?
-        .set("train.init_encoder", from)?;
+        .set("method.input_space", input.space)?;
     Ok(encoder.arch)
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dataset;
 pub mod decoder;
 pub mod detect;
+pub mod detection;
 pub mod device;
 pub mod ema;
 pub mod encoder;

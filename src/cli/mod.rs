@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
         Command::Finetune(args) => finetune(args),
+        Command::Detect(args) => detect(args),
         Command::Eval(EvalCommand::Linear(args)) => eval_linear(args),
         Command::Eval(EvalCommand::Knn(args)) => eval_knn(args),
         Command::Eval(EvalCommand::Task(args)) => eval_task(args),
@@ -148,6 +149,34 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
         quiet: args.flags.quiet,
     };
     let (record, runs) = crate::finetune::finetune(config, options)?;
+    publish(&record, args.json, &runs)
+}
+
+fn detect(args: DetectArgs) -> Result<()> {
+    let mut overrides = Overrides::default();
+    if let (Some(from), false) = (&args.from, args.resume) {
+        crate::detection::add_overrides_from(from, &mut overrides)?;
+    }
+    overrides
+        .set_some("data.dataset", args.data.as_ref())?
+        .set_some("encoder.arch", args.encoder.as_ref())?
+        .set("train.out", &args.out)?
+        .set_some("train.freeze_stages", args.freeze_stages)?;
+    args.flags.add_to(&mut overrides)?;
+    let config = match (&args.config, args.resume) {
+        (Some(path), _) => RunConfig::load(path, overrides.lines())?,
+        (None, true) => RunConfig::load(&args.out.join("config.toml"), overrides.lines())?,
+        (None, false) => RunConfig::from_toml(
+            crate::detection::RECIPE,
+            overrides.lines(),
+            "the detection recipe",
+        )?,
+    };
+    let options = RunOptions {
+        resume: args.resume,
+        quiet: args.flags.quiet,
+    };
+    let (record, runs) = crate::detection::detect(config, options)?;
     publish(&record, args.json, &runs)
 }
 

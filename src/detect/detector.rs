@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
+    /// Probability of a horizontal flip of a training image and its boxes [0.5].
+    pub flip: f64,
     /// Object categories (from the data when 0).
     pub classes: usize,
     /// Strides of the pyramid levels, finest first, each twice the one before [4 … 64].
@@ -74,6 +76,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
+            flip: 0.5,
             classes: 0,
             levels: vec![4, 8, 16],
             channels: 64,
@@ -120,6 +123,7 @@ impl DetectorConfig {
             ("rpn_positive_fraction", self.rpn_positive_fraction),
             ("roi_positive_fraction", self.roi_positive_fraction),
             ("rpn_nms", self.rpn_nms),
+            ("flip", self.flip),
             ("nms", self.nms),
         ] {
             ensure!(

@@ -107,6 +107,14 @@ pub enum EvalRecord {
         #[serde(flatten)]
         setup: FrozenSetup,
     },
+    /// Object detection after training a detector on the encoder.
+    Detection {
+        /// The run's result.
+        #[serde(flatten)]
+        result: crate::detection::DetectionResult,
+        /// The detection dataset.
+        data: String,
+    },
     /// The method's own pretext task on a split.
     Task {
         /// The split scored.
@@ -119,13 +127,15 @@ pub enum EvalRecord {
 }
 
 impl EvalRecord {
-    /// The kind's name in `eval.jsonl` (`linear`, `knn`, `finetune`, `retrieval`, `task`).
+    /// The kind's name in `eval.jsonl` (`linear`, `knn`, `finetune`, `retrieval`,
+    /// `detection`, `task`).
     pub fn kind(&self) -> &'static str {
         match self {
             EvalRecord::Linear { .. } => "linear",
             EvalRecord::Knn { .. } => "knn",
             EvalRecord::Finetune { .. } => "finetune",
             EvalRecord::Retrieval { .. } => "retrieval",
+            EvalRecord::Detection { .. } => "detection",
             EvalRecord::Task { .. } => "task",
         }
     }
@@ -137,7 +147,9 @@ impl EvalRecord {
                 setup.label_fraction
             }
             EvalRecord::Finetune { result, .. } => result.label_fraction,
-            EvalRecord::Retrieval { .. } | EvalRecord::Task { .. } => 1.0,
+            EvalRecord::Retrieval { .. }
+            | EvalRecord::Detection { .. }
+            | EvalRecord::Task { .. } => 1.0,
         }
     }
 
@@ -152,6 +164,12 @@ impl EvalRecord {
             EvalRecord::Retrieval { map, precision, .. } => std::iter::once(("map".into(), *map))
                 .chain(precision.iter().map(|(k, v)| (k.clone(), *v)))
                 .collect(),
+            EvalRecord::Detection { result, .. } => vec![
+                ("ap".into(), result.coco.ap),
+                ("ap50".into(), result.coco.ap50),
+                ("ap75".into(), result.coco.ap75),
+                ("voc07_ap50".into(), result.voc07_ap50),
+            ],
             EvalRecord::Task { metrics, .. } => {
                 metrics.iter().map(|(k, v)| (k.clone(), *v)).collect()
             }
@@ -251,6 +269,22 @@ impl std::fmt::Display for EvalRecord {
                     text.join(", ")
                 )
             }
+            EvalRecord::Detection { result, data } => write!(
+                f,
+                "detection on {data}: AP {:.2}, AP50 {:.2}, AP75 {:.2}, VOC07 AP50 {:.2} ({} test \
+                 images, {} steps, from {}); detections in {}",
+                100.0 * result.coco.ap,
+                100.0 * result.coco.ap50,
+                100.0 * result.coco.ap75,
+                100.0 * result.voc07_ap50,
+                result.test_images,
+                result.steps,
+                result
+                    .from
+                    .as_ref()
+                    .map_or("scratch".to_string(), |p| p.display().to_string()),
+                result.results.display()
+            ),
             EvalRecord::Task { split, metrics } => {
                 let text: Vec<String> =
                     metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();

@@ -28,6 +28,7 @@ registry::methods! {
     "simmim" => simmim::SimMim,
     "ijepa" => ijepa::Ijepa,
     "supervised" => supervised::Supervised,
+    "detection" => detection::ObjectDetection,
 }
 
 use crate::encoder::{Encoder, EncoderConfig};
@@ -197,6 +198,18 @@ pub trait Method: Sized + Send + Sync + 'static {
     /// Called after every optimiser step (e.g. to update a momentum encoder). Default: no-op.
     fn after_step(&self, net: Network<Self::Head>, _progress: Progress) -> Network<Self::Head> {
         net
+    }
+
+    /// The objects the network finds in held-out examples, per example the image's id in its
+    /// annotation file and the detections in the image's own pixels: what `pretext detect`
+    /// scores. Default: `None`, a method that detects nothing.
+    fn detect(
+        &self,
+        _net: &Network<Self::Head>,
+        _batch: &[Self::Sample],
+        _device: &Device,
+    ) -> Option<Vec<(u64, Vec<crate::detect::detector::Detection>)>> {
+        None
     }
 
     /// Draws a few examples of the task next to the network's answers, for people:

@@ -60,7 +60,8 @@ fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
         EvalRecord::Knn { .. } => (1, "kNN top-1"),
         EvalRecord::Finetune { .. } => (2, "fine-tune top-1"),
         EvalRecord::Retrieval { .. } => (3, "retrieval mAP"),
-        EvalRecord::Task { .. } => (4, "task"),
+        EvalRecord::Detection { .. } => (4, "detection"),
+        EvalRecord::Task { .. } => (5, "task"),
     };
     record
         .results()
@@ -71,6 +72,11 @@ fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
                 Some((Column::new(kind, &format!("task {name}"), 1.0), 100.0 * v))
             }
             EvalRecord::Retrieval { .. } if name != "map" => None,
+            EvalRecord::Detection { .. } if name == "ap" || name == "ap50" => Some((
+                Column::new(kind, &format!("detection {}", name.to_uppercase()), 1.0),
+                100.0 * v,
+            )),
+            EvalRecord::Detection { .. } => None,
             _ => Some((Column::new(kind, label, fraction), 100.0 * v)),
         })
         .collect()

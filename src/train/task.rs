@@ -1,9 +1,10 @@
 //! The method's own task outside training: drawing it (`pretext show`) and scoring a
 //! checkpoint on it (`pretext eval task`).
 
-use super::resolve::resolve;
+use super::resolve::{Resolved, resolve};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::RunConfig;
+use crate::detect::detector::Detection;
 use crate::method::MethodJob;
 use crate::method::{Method, Progress};
 use anyhow::{Context, Result, ensure};
@@ -179,24 +180,7 @@ impl MethodJob for TaskEval {
         let r = resolve::<M>(self.config, self.source)?;
         let device = crate::device::parse(&r.config.train.device)?;
         let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
-        let input = r.input.clone();
-        let sampler = Arc::clone(&r.method);
-        let labels = Arc::clone(&r.source);
-        let batches = loader::spawn(
-            Arc::clone(&r.source),
-            LoaderConfig {
-                batch_size: r.config.train.batch_size,
-                seed: r.config.train.seed,
-                shuffle: false,
-                drop_last: false,
-                prefetch: 2,
-                epochs: Some(1),
-                ..LoaderConfig::default()
-            },
-            move |image, rng, index| {
-                sampler.sample_eval(input.convert_channels(image), labels.target(index), rng)
-            },
-        );
+        let batches = eval_batches(&r);
         let mut sums: Vec<(String, f64)> = Vec::new();
         let mut count = 0usize;
         for batch in batches {
@@ -224,5 +208,81 @@ impl MethodJob for TaskEval {
             .into_iter()
             .map(|(k, v)| (k, v / count as f64))
             .collect())
+    }
+}
+
+/// The held-out examples of `r`'s data in order, in batches: each image's deterministic
+/// view ([`Method::sample_eval`]) drawn from the run's seed.
+fn eval_batches<M: Method>(r: &Resolved<M>) -> loader::Loader<Result<M::Sample>> {
+    let input = r.input.clone();
+    let sampler = Arc::clone(&r.method);
+    let labels = Arc::clone(&r.source);
+    loader::spawn(
+        Arc::clone(&r.source),
+        LoaderConfig {
+            batch_size: r.config.train.batch_size,
+            seed: r.config.train.seed,
+            shuffle: false,
+            drop_last: false,
+            prefetch: 2,
+            epochs: Some(1),
+            ..LoaderConfig::default()
+        },
+        move |image, rng, index| {
+            sampler.sample_eval(input.convert_channels(image), labels.target(index), rng)
+        },
+    )
+}
+
+/// The objects a checkpoint's network finds in every image of a split of its data (by
+/// default the test split): per image, its id in the annotation file and the detections in
+/// its own pixels ([`Method::detect`]).
+pub fn detect_objects(
+    checkpoint: &Path,
+    split: pretext_data::Split,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<Detection>)>> {
+    let file = checkpoint::resolve(checkpoint);
+    let saved = Checkpoint::load(&file)?;
+    let config = RunConfig::from_toml(&saved.header.config, &[], &file.display().to_string())?;
+    let data = &config.data;
+    let source = crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
+    let name = config.method.name.clone();
+    crate::method::dispatch(
+        &name,
+        ObjectSearch {
+            config,
+            source,
+            saved,
+            file,
+        },
+    )?
+}
+
+struct ObjectSearch {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    saved: Checkpoint,
+    file: PathBuf,
+}
+
+impl MethodJob for ObjectSearch {
+    type Output = Result<Vec<(u64, Vec<Detection>)>>;
+
+    fn run<M: Method>(self) -> Self::Output {
+        let name = self.config.method.name.clone();
+        let r = resolve::<M>(self.config, self.source)?;
+        let device = crate::device::parse(&r.config.train.device)?.without_autodiff();
+        let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
+        let mut found = Vec::with_capacity(r.source.len());
+        for batch in eval_batches(&r) {
+            let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
+            let detections = r
+                .method
+                .detect(&net, &samples, &device)
+                .with_context(|| format!("method `{name}` does not detect objects"))?;
+            found.extend(detections);
+        }
+        Ok(found)
     }
 }
