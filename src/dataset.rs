@@ -61,13 +61,20 @@ pub fn open_subset(
 }
 
 /// The side of the square images to train on when the config leaves it at 0: the native
-/// size of fixed-size datasets, 96 pixels for folders of photos and the images of detection
-/// datasets.
+/// size of fixed-size datasets and of detection datasets whose images are all one square
+/// size (`pretext data scenes`), else 96 pixels (folders of photos, COCO and VOC).
 pub fn default_image_size(spec: &DataSpec, source: &dyn ImageSource) -> Result<usize> {
-    if matches!(
-        spec.kind,
-        DatasetKind::Folder | DatasetKind::Coco | DatasetKind::Voc
-    ) {
+    if matches!(spec.kind, DatasetKind::Coco | DatasetKind::Voc) {
+        let mut sides = (0..source.len())
+            .filter_map(|i| source.objects(i))
+            .map(|o| (o.width, o.height));
+        let first = sides.next();
+        return Ok(match first {
+            Some((w, h)) if w == h && sides.all(|s| s == (w, h)) => w,
+            _ => 96,
+        });
+    }
+    if spec.kind == DatasetKind::Folder {
         return Ok(96);
     }
     let first = source.get(0)?;

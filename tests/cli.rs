@@ -1225,3 +1225,125 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+/// `pretext detect` trains a detector on a pretrained encoder over a COCO-format folder,
+/// writes the test split's detections as a COCO results file and the scores beside them,
+/// records the transfer in the pretrained run, resumes, and draws its detections.
+#[test]
+fn detect_trains_a_detector_on_a_pretrained_encoder_and_scores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 100, 20);
+    let run = dir.path().join("run");
+    pretrain_rotation(&data, &run);
+    let scenes = dir.path().join("scenes");
+    let out = pretext(&[
+        "data",
+        "scenes",
+        "--from",
+        &data_arg(&data),
+        "--out",
+        scenes.to_str().unwrap(),
+        "--size",
+        "64",
+        "--train",
+        "12",
+        "--test",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let coco = format!(
+        "coco:{}",
+        scenes.join("annotations/instances_train.json").display()
+    );
+    let det = dir.path().join("det");
+    let detect = |extra: &[&str]| {
+        let mut args = vec![
+            "detect",
+            "--out",
+            det.to_str().unwrap(),
+            "--quiet",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        pretext(&args)
+    };
+    let out = detect(&[
+        "--from",
+        run.to_str().unwrap(),
+        "--data",
+        &coco,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["eval"], "detection", "{json}");
+    assert_eq!(json["steps"].as_u64(), Some(2), "{json}");
+    assert_eq!(json["test_images"].as_u64(), Some(5), "{json}");
+    let ap = json["coco"]["ap50"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ap), "{json}");
+    // The results file is COCO's: a list of {image_id, category_id, bbox, score}, and
+    // `pretext eval boxes` scores it to the same AP.
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(det.join("detections.json")).unwrap()).unwrap();
+    assert_eq!(
+        results.as_array().map(Vec::len),
+        json["detections"].as_u64().map(|n| n as usize)
+    );
+    let scored = pretext(&[
+        "eval",
+        "boxes",
+        "--truth",
+        &coco,
+        "--split",
+        "test",
+        "--results",
+        det.join("detections.json").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(scored.status.success(), "{}", stderr(&scored));
+    let scored: serde_json::Value = serde_json::from_str(stdout(&scored).trim()).unwrap();
+    assert_eq!(scored["coco"]["ap50"], json["coco"]["ap50"], "{scored}");
+    let config = std::fs::read_to_string(det.join("config.toml")).unwrap();
+    for line in ["name = \"detection\"", "width = 0.25", "image_size = 64"] {
+        assert!(config.contains(line), "{line} missing from\n{config}");
+    }
+    let evals = std::fs::read_to_string(run.join("eval.jsonl")).unwrap();
+    assert!(evals.contains("\"detection\""), "{evals}");
+
+    // The stopped run continues to the end of its epoch: 12 scenes in batches of 4.
+    let out = detect(&["--resume", "--max-steps", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["steps"].as_u64(), Some(3), "{json}");
+
+    // Its pictures: the scenes with their true and found boxes.
+    let png = dir.path().join("found.png");
+    let out = pretext(&[
+        "show",
+        "--checkpoint",
+        det.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(png.is_file());
+
+    // Data without object annotations is refused, naming what is needed.
+    let out = pretext(&[
+        "detect",
+        "--scratch",
+        "--data",
+        &data_arg(&data),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("coco:"), "{}", stderr(&out));
+}
