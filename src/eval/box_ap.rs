@@ -563,30 +563,28 @@ mod tests {
     }
 
     fn truth(images: Vec<Vec<Instance>>) -> Annotations {
-        Annotations {
-            origin: "truth.json".into(),
-            categories: vec![
-                Category {
-                    id: 1,
-                    name: "a".into(),
-                },
-                Category {
-                    id: 2,
-                    name: "b".into(),
-                },
-            ],
-            images: images
-                .into_iter()
-                .enumerate()
-                .map(|(i, instances)| AnnotatedImage {
-                    id: i as u64 + 1,
-                    file: "x.png".into(),
-                    width: 200,
-                    height: 200,
-                    instances,
-                })
-                .collect(),
-        }
+        let categories = vec![
+            Category {
+                id: 1,
+                name: "a".into(),
+            },
+            Category {
+                id: 2,
+                name: "b".into(),
+            },
+        ];
+        let images = images
+            .into_iter()
+            .enumerate()
+            .map(|(i, instances)| AnnotatedImage {
+                id: i as u64 + 1,
+                file: "x.png".into(),
+                width: 200,
+                height: 200,
+                instances,
+            })
+            .collect();
+        Annotations::new("truth.json".into(), categories, images)
     }
 
     fn det(image_id: u64, category_id: u64, bbox: [f64; 4], score: f64) -> Detection {

@@ -336,7 +336,7 @@ fn decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
 }
 
 /// Reads the header of `path`: (height, width, has colour), Exif orientation applied.
-fn read_header(path: &Path) -> Result<Header, DataError> {
+pub(crate) fn read_header(path: &Path) -> Result<Header, DataError> {
     let mut decoder = decoder(path)?;
     let (w, h) = decoder.dimensions();
     let colour = decoder.color_type().has_color();

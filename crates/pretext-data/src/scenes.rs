@@ -450,6 +450,9 @@ mod tests {
         let train = coco::read(&dir.path().join("annotations/instances_train.json"), None).unwrap();
         assert_eq!(train.images.len(), 6);
         assert!(train.images[0].file.ends_with("train/000000.png"));
+        // Gray items make gray scenes, read back with one channel.
+        assert_eq!(train.channels(), 1);
+        assert_eq!(train.get(0).unwrap().channels, 1);
         assert_eq!(train.categories.len(), 3);
         for image in &train.images {
             for object in &image.instances {

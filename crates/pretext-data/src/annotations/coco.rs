@@ -172,11 +172,7 @@ pub fn read(json: &Path, images: Option<&Path>) -> Result<Annotations, DataError
         });
     }
     check_files_exist(json, &annotated)?;
-    Ok(Annotations {
-        origin: json.to_path_buf(),
-        categories,
-        images: annotated,
-    })
+    Ok(Annotations::new(json.to_path_buf(), categories, annotated))
 }
 
 /// The folder `first`'s file lies in, among those [`read`] tries.
@@ -261,6 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let json = write_coco(dir.path(), |_| {});
         let coco = read(&json, None).unwrap();
+        assert_eq!(coco.channels(), 3, "RGB files");
         assert_eq!(coco.categories[1].name, "crowd of shoes");
         assert_eq!(coco.images.len(), 2);
         let a = &coco.images[0];

@@ -139,9 +139,22 @@ pub struct Annotations {
     pub categories: Vec<Category>,
     /// The images, in file order.
     pub images: Vec<AnnotatedImage>,
+    /// 3 when any image file is in colour, else 1: read from the files' headers the first
+    /// time it is asked.
+    channels: std::sync::OnceLock<usize>,
 }
 
 impl Annotations {
+    /// A dataset of `images` in `categories`, read from `origin`.
+    pub fn new(origin: PathBuf, categories: Vec<Category>, images: Vec<AnnotatedImage>) -> Self {
+        Annotations {
+            origin,
+            categories,
+            images,
+            channels: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The index of the category whose file id is `id`.
     pub fn category_index(&self, id: u64) -> Option<usize> {
         self.categories.iter().position(|c| c.id == id)
@@ -315,12 +328,11 @@ impl ImageSource for Annotations {
                 ),
             ));
         }
-        Ok(Image::from_interleaved_u8(
-            3,
-            height,
-            width,
-            decoded.to_rgb8().as_raw(),
-        ))
+        Ok(if self.channels() == 1 {
+            Image::from_interleaved_u8(1, height, width, decoded.to_luma8().as_raw())
+        } else {
+            Image::from_interleaved_u8(3, height, width, decoded.to_rgb8().as_raw())
+        })
     }
 
     fn label(&self, _index: usize) -> Option<u32> {
@@ -331,8 +343,15 @@ impl ImageSource for Annotations {
         None
     }
 
+    /// 1 when every image file is gray (`pretext data scenes`), else 3; an unreadable
+    /// header counts as colour (its error comes when the image is read).
     fn channels(&self) -> usize {
-        3
+        *self.channels.get_or_init(|| {
+            let colour = |image: &AnnotatedImage| {
+                crate::folder::read_header(&image.file).map_or(true, |(_, _, colour)| colour)
+            };
+            if self.images.iter().any(colour) { 3 } else { 1 }
+        })
     }
 
     fn origin(&self) -> String {

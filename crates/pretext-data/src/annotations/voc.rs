@@ -82,11 +82,7 @@ pub fn read(
             name,
         })
         .collect();
-    Ok(Annotations {
-        origin: list,
-        categories,
-        images,
-    })
+    Ok(Annotations::new(list, categories, images))
 }
 
 /// One annotation file's image (its `file` the bare `filename`, empty when absent).
