@@ -9,41 +9,20 @@
 
 use crate::checkpoint;
 use crate::config::{Overrides, RunConfig};
-use crate::eval::box_ap::{self, CocoMetrics, Detection};
-use crate::eval::record::EvalRecord;
+use crate::eval::box_ap::{self, Detection};
+use crate::eval::record::{DetectionResult, EvalRecord};
 use crate::input::InputSpace;
 use crate::train::{self, RunOptions};
 use anyhow::{Result, bail};
 use pretext_data::Split;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The fine-tuning schedule of detectron2's Faster R-CNN (`Base-RCNN-FPN.yaml`): SGD with
 /// momentum 0.9, learning rate 0.02 for a batch of 16 (linear scaling: 0.32 × B/256),
-/// weight decay 1e-4,
-/// a linear warm-up; trained 12 epochs of the scenes benchmark with a cosine decay instead
-/// of the 1× schedule's steps (docs/deviations.md).
-pub const RECIPE: &str = r#"
-[method]
-name = "detection"
-
-[optim]
-name = "sgd"
-lr = 0.32
-lr_scaling = "linear"
-momentum = 0.9
-weight_decay = 1e-4
-warmup_epochs = 1.0
-
-[train]
-batch_size = 16
-epochs = 12
-checkpoint_every = 0
-log_every = 10
-
-[probe]
-enabled = false
-"#;
+/// weight decay 1e-4, a linear warm-up; trained 12 epochs of the scenes benchmark with a
+/// cosine decay instead of the 1× schedule's steps (docs/deviations.md). The file is
+/// `configs/scenes/detection.toml`; `--data` replaces its dataset.
+pub const RECIPE: &str = include_str!("../configs/scenes/detection.toml");
 
 /// Adds the encoder of `from` to a detection config: its architecture, weights and
 /// normalisation; the image size stays the detection data's.
@@ -61,27 +40,6 @@ pub fn add_overrides_from(from: &Path, overrides: &mut Overrides) -> Result<()> 
         .set("data.mean", &pretrained.input.mean)?
         .set("data.std", &pretrained.input.std)?;
     Ok(())
-}
-
-/// What a detection run reports (also written to `detection.json` in the run directory).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DetectionResult {
-    /// COCO's box metrics on the test split.
-    pub coco: CocoMetrics,
-    /// VOC07's AP50 (11-point), the mean over the categories that have objects.
-    pub voc07_ap50: f64,
-    /// Test images.
-    pub test_images: usize,
-    /// Detections written.
-    pub detections: usize,
-    /// The COCO results file.
-    pub results: PathBuf,
-    /// The encoder training started from (`None`: from scratch).
-    pub from: Option<PathBuf>,
-    /// Optimiser steps trained.
-    pub steps: u64,
-    /// The run directory.
-    pub out: PathBuf,
 }
 
 /// Trains (or resumes) the detection run `config` describes, then detects the objects of

@@ -56,6 +56,34 @@ fn gray_data(dir: &Path) -> String {
     format!("fashion-mnist:{}", dir.display())
 }
 
+/// Scenes of 48 pixels composed from a small gray dataset, in COCO format (8 training and 4
+/// test scenes).
+fn scene_data(dir: &Path) -> String {
+    let items = dir.join("items");
+    common::write_idx_dataset(&items, 20, 10);
+    let open = |split| {
+        let spec = format!("fashion-mnist:{}", items.display())
+            .parse()
+            .unwrap();
+        pretext_data::open::open(&spec, split, &Default::default()).unwrap()
+    };
+    let options = pretext_data::scenes::SceneOptions {
+        size: 48,
+        train: 8,
+        test: 4,
+        ..Default::default()
+    };
+    let (train, test) = (
+        open(pretext_data::Split::Train),
+        open(pretext_data::Split::Test),
+    );
+    pretext_data::scenes::make_scenes(train.as_ref(), test.as_ref(), dir, &options).unwrap();
+    format!(
+        "coco:{}",
+        dir.join("annotations/instances_train.json").display()
+    )
+}
+
 fn color_data(dir: &Path) -> String {
     common::write_color_folder(dir, 48, 40);
     format!("folder:{}", dir.display())
@@ -285,10 +313,12 @@ fn show_draws_every_registered_method_without_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let gray = gray_data(&dir.path().join("gray"));
     let colour = color_data(&dir.path().join("colour"));
+    let scenes = scene_data(&dir.path().join("scenes"));
     // Every registered method, so that a new one is drawn too.
     for &method in pretext::method::NAMES {
         let data = match method {
             "colorization" => &colour,
+            "detection" => &scenes,
             _ => &gray,
         };
         let png = dir.path().join(format!("{method}.png"));
@@ -521,18 +551,21 @@ fn target_networks_start_as_copies_and_take_no_gradient() {
 
 /// Every recipe in `configs/` parses, its method accepts its options, and its views build:
 /// `configs/fashion-mnist/` and `configs/fashion-mnist-vit/` on gray images,
-/// `configs/photos/` on colour ones. Each file is named after its method.
+/// `configs/photos/` on colour ones, `configs/scenes/` on COCO-format scenes. Each file is
+/// named after its method.
 #[test]
 fn every_recipe_in_configs_resolves() {
     let dir = tempfile::tempdir().unwrap();
     let gray = gray_data(&dir.path().join("gray"));
     let colour = color_data(&dir.path().join("colour"));
+    let scenes = scene_data(&dir.path().join("scenes"));
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let mut names = Vec::new();
     for (folder, data) in [
         ("fashion-mnist", &gray),
         ("fashion-mnist-vit", &gray),
         ("photos", &colour),
+        ("scenes", &scenes),
     ] {
         for entry in std::fs::read_dir(configs.join(folder)).unwrap() {
             let path = entry.unwrap().path();

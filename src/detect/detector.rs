@@ -522,6 +522,16 @@ impl Detector {
             *boxes = kept.iter().map(|(b, _)| *b).collect();
             labels.push(kept.into_iter().map(|(_, m)| m).collect::<Vec<_>>());
         }
+        if regions.iter().all(Vec::is_empty) {
+            // No proposal and no object in any image: nothing for the box head to learn.
+            let zero = rpn_objectness.clone().mul_scalar(0.0);
+            return Losses {
+                rpn_objectness,
+                rpn_boxes,
+                classes: zero.clone(),
+                boxes: zero,
+            };
+        }
         let (class_logits, deltas, order) = self.classify(config, &levels, &regions);
         let k = config.classes;
         let (mut classes, mut rows, mut targets) = (vec![], vec![], vec![]);

@@ -87,7 +87,7 @@ impl RoiAlign {
             // [H, C·W] map of this image.
             let map = features
                 .clone()
-                .slice([image..image + 1])
+                .narrow(0, image, 1)
                 .reshape([c, h, w])
                 .swap_dims(0, 1)
                 .reshape([h, c * w]);

@@ -57,6 +57,28 @@ pub struct FinetuneResult {
     pub out: PathBuf,
 }
 
+/// What a detection run reports ([`crate::detection`]; also written to `detection.json` in
+/// the run directory).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetectionResult {
+    /// COCO's box metrics on the test split.
+    pub coco: crate::eval::box_ap::CocoMetrics,
+    /// VOC07's AP50 (11-point), the mean over the categories that have objects.
+    pub voc07_ap50: f64,
+    /// Test images.
+    pub test_images: usize,
+    /// Detections written.
+    pub detections: usize,
+    /// The COCO results file.
+    pub results: PathBuf,
+    /// The encoder training started from (`None`: from scratch).
+    pub from: Option<PathBuf>,
+    /// Optimiser steps trained.
+    pub steps: u64,
+    /// The run directory.
+    pub out: PathBuf,
+}
+
 /// One evaluation, as one line of `eval.jsonl`: `{"eval": KIND, ...its fields}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "eval", rename_all = "lowercase")]
@@ -111,7 +133,7 @@ pub enum EvalRecord {
     Detection {
         /// The run's result.
         #[serde(flatten)]
-        result: crate::detection::DetectionResult,
+        result: DetectionResult,
         /// The detection dataset.
         data: String,
     },

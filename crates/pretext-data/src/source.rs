@@ -1,7 +1,7 @@
 //! The image-source abstraction every dataset format is read into, and the `kind:path`
 //! dataset specifications the command line accepts.
 
-use crate::annotations::{AnnotatedImage, Category};
+use crate::annotations::objects::{AnnotatedImage, Category};
 use crate::{DataError, Image};
 use std::path::PathBuf;
 
