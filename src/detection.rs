@@ -7,7 +7,6 @@
 //! A detection run is an ordinary run of the `detection` method, so it checkpoints, resumes,
 //! logs and draws its detections like every run.
 
-use crate::checkpoint;
 use crate::config::{Overrides, RunConfig};
 use crate::eval::box_ap::{self, Detection};
 use crate::eval::record::{DetectionResult, EvalRecord};
@@ -81,14 +80,12 @@ pub fn detect(config: RunConfig, options: RunOptions) -> Result<(EvalRecord, Vec
         steps: summary.steps,
         out: summary.out.clone(),
     };
-    let json = serde_json::to_vec_pretty(&result)?;
-    pretext_data::atomic::write(&summary.out.join("detection.json"), &json)?;
-    let mut runs = vec![summary.out];
-    if let Some(from) = &result.from
-        && checkpoint::is_checkpoint(&checkpoint::resolve(from))
-    {
-        runs.push(checkpoint::run_dir(from));
-    }
+    let runs = crate::finetune::write_result(
+        &summary.out,
+        "detection.json",
+        &result,
+        result.from.as_deref(),
+    )?;
     let data = spec.to_string();
     Ok((EvalRecord::Detection { result, data }, runs))
 }

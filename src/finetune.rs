@@ -199,13 +199,31 @@ pub fn finetune(config: RunConfig, options: RunOptions) -> Result<(EvalRecord, V
         steps: summary.steps,
         out: summary.out.clone(),
     };
-    let json = serde_json::to_vec_pretty(&result)?;
-    pretext_data::atomic::write(&summary.out.join("finetune.json"), &json)?;
-    let mut runs = vec![summary.out];
-    if let Some(from) = &result.from
+    let runs = write_result(
+        &summary.out,
+        "finetune.json",
+        &result,
+        result.from.as_deref(),
+    )?;
+    Ok((EvalRecord::Finetune { result, data }, runs))
+}
+
+/// Writes a transfer run's `result` to `out/file` and returns the run directories its record
+/// belongs in: `out` and, when it started `from` a pretext checkpoint, the pretrained run
+/// (which so keeps a record of how its encoder transferred).
+pub fn write_result(
+    out: &Path,
+    file: &str,
+    result: &impl serde::Serialize,
+    from: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
+    let json = serde_json::to_vec_pretty(result)?;
+    pretext_data::atomic::write(&out.join(file), &json)?;
+    let mut runs = vec![out.to_path_buf()];
+    if let Some(from) = from
         && checkpoint::is_checkpoint(&checkpoint::resolve(from))
     {
         runs.push(checkpoint::run_dir(from));
     }
-    Ok((EvalRecord::Finetune { result, data }, runs))
+    Ok(runs)
 }

@@ -91,10 +91,10 @@ pub struct RetrieveArgs {
     pub show_count: usize,
 }
 
-/// `pretext finetune`: the supervised method on the encoder of `--from`, with SimCLR's
-/// semi-supervised fine-tuning recipe by default ([`crate::finetune::RECIPE`]).
+/// The flags `finetune` and `detect` share: the encoder a transfer run starts from, the
+/// recipe it replaces, the run directory and the training loop.
 #[derive(Args, Debug)]
-pub struct FinetuneArgs {
+pub struct TransferArgs {
     /// The pretrained encoder: a run directory, a checkpoint, or a safetensors file written
     /// by `pretext export`.
     #[arg(long, required_unless_present_any = ["scratch", "resume"], conflicts_with = "scratch")]
@@ -105,12 +105,37 @@ pub struct FinetuneArgs {
     /// TOML config file replacing the built-in recipe; flags below override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Labelled dataset as KIND:PATH (default: the one the encoder was pretrained on).
-    #[arg(long)]
-    pub data: Option<String>,
     /// Encoder of --scratch: convnet-small, resnet18, resnet50, vit-tiny, vit-small, vit-base.
     #[arg(long)]
     pub encoder: Option<String>,
+    /// Freeze the encoder's first N stages (stem, layer1, …; 5 = the whole encoder).
+    #[arg(long)]
+    pub freeze_stages: Option<usize>,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    /// Loop flags (--lr is scaled by B/256).
+    pub flags: LoopFlags,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pretext finetune`: the supervised method on the encoder of `--from`, with SimCLR's
+/// semi-supervised fine-tuning recipe by default ([`crate::finetune::RECIPE`]); without a
+/// config file `--epochs` defaults to 60 at 1 % of the labels or fewer, else 30, as SimCLR.
+#[derive(Args, Debug)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    /// Encoder, recipe, run directory and loop.
+    pub transfer: TransferArgs,
+    /// Labelled dataset as KIND:PATH (default: the one the encoder was pretrained on).
+    #[arg(long)]
+    pub data: Option<String>,
     /// Keep this fraction of the training labels, chosen per class with --label-seed.
     #[arg(long)]
     pub label_fraction: Option<f64>,
@@ -124,22 +149,6 @@ pub struct FinetuneArgs {
     /// of the one above it (MAE fine-tunes ViTs at 0.65–0.75; default 0.75 for ViTs, 1 = off).
     #[arg(long)]
     pub layer_decay: Option<f64>,
-    /// Freeze the encoder's first N stages (stem, layer1, …; 5 = the whole encoder).
-    #[arg(long)]
-    pub freeze_stages: Option<usize>,
-    /// Run directory.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    #[command(flatten)]
-    /// Loop flags (--epochs defaults to 60 at 1 % of the labels or fewer, else 30, as
-    /// SimCLR; --lr is scaled by B/256).
-    pub flags: LoopFlags,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `pretext export`.
@@ -204,41 +213,16 @@ pub struct PermutationArgs {
 /// schedule by default ([`crate::detection::RECIPE`]).
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// The pretrained encoder: a run directory, a checkpoint, or a safetensors file written
-    /// by `pretext export`.
-    #[arg(long, required_unless_present_any = ["scratch", "resume"], conflicts_with = "scratch")]
-    pub from: Option<PathBuf>,
-    /// Train the same detector on randomly initialised weights (the baseline).
-    #[arg(long)]
-    pub scratch: bool,
-    /// TOML config file replacing the built-in recipe; flags below override it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    /// Encoder, recipe, run directory and loop.
+    pub transfer: TransferArgs,
     /// Detection dataset: coco:ANNOTATIONS.json (the test split reads the file named with
     /// `val` for `train`) or voc:FOLDER.
     #[arg(long, required_unless_present_any = ["config", "resume"])]
     pub data: Option<String>,
-    /// Encoder of --scratch: convnet-small, resnet18, resnet50, vit-tiny, vit-small, vit-base.
-    #[arg(long)]
-    pub encoder: Option<String>,
-    /// Freeze the encoder's first N stages (stem, layer1, …; 5 = the whole encoder).
-    #[arg(long)]
-    pub freeze_stages: Option<usize>,
-    /// Run directory.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    #[command(flatten)]
-    /// Loop flags.
-    pub flags: LoopFlags,
-    /// Print the result as one JSON line.
-    #[arg(long)]
-    pub json: bool,
 }
 
-/// Flags of the training loop that `pretrain` and `finetune` share; each stands for a config
+/// Flags of the training loop that `pretrain`, `finetune` and `detect` share; each stands for a config
 /// key.
 #[derive(Args, Debug)]
 pub struct LoopFlags {
@@ -267,6 +251,16 @@ pub struct LoopFlags {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl TransferArgs {
+    /// How to start the run.
+    pub fn options(&self) -> crate::train::RunOptions {
+        crate::train::RunOptions {
+            resume: self.resume,
+            quiet: self.flags.quiet,
+        }
+    }
 }
 
 impl LoopFlags {

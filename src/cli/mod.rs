@@ -102,82 +102,77 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
 }
 
 fn finetune(args: FinetuneArgs) -> Result<()> {
+    let t = &args.transfer;
     let mut overrides = Overrides::default();
-    let arch = match (&args.from, &args.encoder) {
-        (Some(from), _) if !args.resume => {
-            crate::finetune::add_overrides_from(from, &mut overrides)?
-        }
+    let arch = match (&t.from, &t.encoder) {
+        (Some(from), _) if !t.resume => crate::finetune::add_overrides_from(from, &mut overrides)?,
         (_, Some(name)) => name.parse()?,
         _ => Architecture::ConvnetSmall,
     };
     // Without a config file, the recipe's length follows the label fraction (--epochs wins).
     let fraction = args.label_fraction.unwrap_or(1.0);
     let default_epochs =
-        (args.config.is_none() && !args.resume).then(|| crate::finetune::default_epochs(fraction));
+        (t.config.is_none() && !t.resume).then(|| crate::finetune::default_epochs(fraction));
     overrides
         .set_some("data.dataset", args.data.as_ref())?
-        .set_some("encoder.arch", args.encoder.as_ref())?
-        .set("train.out", &args.out)?
         .set_some("data.label_fraction", args.label_fraction)?
         .set_some("data.label_seed", args.label_seed)?
         .set_some("train.epochs", default_epochs)?
         .set_some("optim.encoder_lr_scale", args.encoder_lr_scale)?
-        .set_some("optim.layer_decay", args.layer_decay)?
-        .set_some("train.freeze_stages", args.freeze_stages)?;
-    args.flags.add_to(&mut overrides)?;
-    let config = match (&args.config, args.resume) {
-        (Some(path), _) => RunConfig::load(path, overrides.lines())?,
-        (None, true) => RunConfig::load(&args.out.join("config.toml"), overrides.lines())?,
-        (None, false) => {
-            let knows_data = args.from.as_deref().is_some_and(|from| {
-                crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from))
-            });
-            if args.data.is_none() && !knows_data {
-                bail!(
-                    "finetune needs --data: {} does not say which labelled data to train on",
-                    args.from
-                        .as_ref()
-                        .map_or("--scratch".to_string(), |p| p.display().to_string())
-                );
-            }
-            let origin = "the fine-tuning recipe";
-            RunConfig::from_toml(crate::finetune::recipe(arch), overrides.lines(), origin)?
+        .set_some("optim.layer_decay", args.layer_decay)?;
+    let config = transfer_config(t, overrides, || {
+        let knows_data = t.from.as_deref().is_some_and(|from| {
+            crate::checkpoint::is_checkpoint(&crate::checkpoint::resolve(from))
+        });
+        if args.data.is_none() && !knows_data {
+            bail!(
+                "finetune needs --data: {} does not say which labelled data to train on",
+                t.from
+                    .as_ref()
+                    .map_or("--scratch".to_string(), |p| p.display().to_string())
+            );
         }
-    };
-    let options = RunOptions {
-        resume: args.resume,
-        quiet: args.flags.quiet,
-    };
-    let (record, runs) = crate::finetune::finetune(config, options)?;
-    publish(&record, args.json, &runs)
+        Ok((crate::finetune::recipe(arch), "the fine-tuning recipe"))
+    })?;
+    let (record, runs) = crate::finetune::finetune(config, t.options())?;
+    publish(&record, t.json, &runs)
 }
 
 fn detect(args: DetectArgs) -> Result<()> {
+    let t = &args.transfer;
     let mut overrides = Overrides::default();
-    if let (Some(from), false) = (&args.from, args.resume) {
+    if let (Some(from), false) = (&t.from, t.resume) {
         crate::detection::add_overrides_from(from, &mut overrides)?;
     }
+    overrides.set_some("data.dataset", args.data.as_ref())?;
+    let config = transfer_config(t, overrides, || {
+        Ok((crate::detection::RECIPE, "the detection recipe"))
+    })?;
+    let (record, runs) = crate::detection::detect(config, t.options())?;
+    publish(&record, t.json, &runs)
+}
+
+/// The run config of a transfer command: `overrides` (the command's own), then its shared
+/// flags, on `--config`, on the run's own config when resuming, or else on the built-in
+/// recipe `recipe` returns (its text and name).
+fn transfer_config(
+    t: &TransferArgs,
+    mut overrides: Overrides,
+    recipe: impl FnOnce() -> Result<(&'static str, &'static str)>,
+) -> Result<RunConfig> {
     overrides
-        .set_some("data.dataset", args.data.as_ref())?
-        .set_some("encoder.arch", args.encoder.as_ref())?
-        .set("train.out", &args.out)?
-        .set_some("train.freeze_stages", args.freeze_stages)?;
-    args.flags.add_to(&mut overrides)?;
-    let config = match (&args.config, args.resume) {
-        (Some(path), _) => RunConfig::load(path, overrides.lines())?,
-        (None, true) => RunConfig::load(&args.out.join("config.toml"), overrides.lines())?,
-        (None, false) => RunConfig::from_toml(
-            crate::detection::RECIPE,
-            overrides.lines(),
-            "the detection recipe",
-        )?,
-    };
-    let options = RunOptions {
-        resume: args.resume,
-        quiet: args.flags.quiet,
-    };
-    let (record, runs) = crate::detection::detect(config, options)?;
-    publish(&record, args.json, &runs)
+        .set_some("encoder.arch", t.encoder.as_ref())?
+        .set("train.out", &t.out)?
+        .set_some("train.freeze_stages", t.freeze_stages)?;
+    t.flags.add_to(&mut overrides)?;
+    match (&t.config, t.resume) {
+        (Some(path), _) => RunConfig::load(path, overrides.lines()),
+        (None, true) => RunConfig::load(&t.out.join("config.toml"), overrides.lines()),
+        (None, false) => {
+            let (text, origin) = recipe()?;
+            RunConfig::from_toml(text, overrides.lines(), origin)
+        }
+    }
 }
 
 /// Prints `record` (as its JSON line with `--json`) and appends it to the `eval.jsonl` of
