@@ -28,5 +28,6 @@ pub mod input;
 pub mod kernels;
 pub mod method;
 pub mod report;
+pub mod segmentation;
 pub mod tensorboard;
 pub mod train;

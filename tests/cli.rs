@@ -1334,6 +1334,33 @@ fn detect_trains_a_detector_on_a_pretrained_encoder_and_scores_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(png.is_file());
 
+    // Segmentation of the same scenes from the same encoder: mean IoU over background and
+    // the categories, and per-class IoUs, background first.
+    let seg = dir.path().join("seg");
+    let out = pretext(&[
+        "segment",
+        "--from",
+        run.to_str().unwrap(),
+        "--data",
+        &coco,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        seg.to_str().unwrap(),
+        "--quiet",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["eval"], "segmentation", "{json}");
+    assert_eq!(json["steps"].as_u64(), Some(3), "{json}");
+    let miou = json["miou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&miou) && json["pixel_accuracy"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["iou"][0][0], "background", "{json}");
+    assert!(seg.join("segmentation.json").is_file());
+
     // Data without object annotations is refused, naming what is needed.
     let out = pretext(&[
         "detect",

@@ -318,7 +318,7 @@ fn show_draws_every_registered_method_without_a_checkpoint() {
     for &method in pretext::method::NAMES {
         let data = match method {
             "colorization" => &colour,
-            "detection" => &scenes,
+            "detection" | "segmentation" => &scenes,
             _ => &gray,
         };
         let png = dir.path().join(format!("{method}.png"));

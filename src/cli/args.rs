@@ -35,6 +35,12 @@ pub enum Command {
     /// written to OUT/detections.json (COCO results), their COCO AP and VOC07 AP50 printed
     /// and written to OUT/detection.json.
     Detect(DetectArgs),
+    /// Train a semantic-segmentation head (semantic FPN) on an encoder and score it.
+    ///
+    /// Pixels take the category of the object mask covering them (background elsewhere).
+    /// Without --config the schedule is the detection recipe's. Test mean IoU and pixel
+    /// accuracy are printed and written to OUT/segmentation.json.
+    Segment(DetectArgs),
     /// Measure what a (pretrained or random) encoder learned.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -209,8 +215,9 @@ pub struct PermutationArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `pretext detect`: the detection method on the encoder of `--from`, with detectron2's
-/// schedule by default ([`crate::detection::RECIPE`]).
+/// `pretext detect` and `pretext segment`: the detection (segmentation) method on the
+/// encoder of `--from`, with detectron2's schedule by default ([`crate::detection::RECIPE`],
+/// [`crate::segmentation::RECIPE`]).
 #[derive(Args, Debug)]
 pub struct DetectArgs {
     #[command(flatten)]

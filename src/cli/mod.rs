@@ -19,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pretrain(args) => pretrain(args),
         Command::Finetune(args) => finetune(args),
         Command::Detect(args) => detect(args),
+        Command::Segment(args) => segment(args),
         Command::Eval(EvalCommand::Linear(args)) => eval_linear(args),
         Command::Eval(EvalCommand::Knn(args)) => eval_knn(args),
         Command::Eval(EvalCommand::Task(args)) => eval_task(args),
@@ -139,16 +140,30 @@ fn finetune(args: FinetuneArgs) -> Result<()> {
 }
 
 fn detect(args: DetectArgs) -> Result<()> {
+    let recipe = (crate::detection::RECIPE, "the detection recipe");
+    dense_transfer(args, recipe, crate::detection::detect)
+}
+
+fn segment(args: DetectArgs) -> Result<()> {
+    let recipe = (crate::segmentation::RECIPE, "the segmentation recipe");
+    dense_transfer(args, recipe, crate::segmentation::segment)
+}
+
+/// `detect` and `segment`: the encoder of `--from` with its normalisation at the data's own
+/// image size, `recipe` unless a config is given, then `run` and its record published.
+fn dense_transfer(
+    args: DetectArgs,
+    recipe: (&'static str, &'static str),
+    run: fn(RunConfig, RunOptions) -> Result<(EvalRecord, Vec<PathBuf>)>,
+) -> Result<()> {
     let t = &args.transfer;
     let mut overrides = Overrides::default();
     if let (Some(from), false) = (&t.from, t.resume) {
         crate::detection::add_overrides_from(from, &mut overrides)?;
     }
     overrides.set_some("data.dataset", args.data.as_ref())?;
-    let config = transfer_config(t, overrides, || {
-        Ok((crate::detection::RECIPE, "the detection recipe"))
-    })?;
-    let (record, runs) = crate::detection::detect(config, t.options())?;
+    let config = transfer_config(t, overrides, || Ok(recipe))?;
+    let (record, runs) = run(config, t.options())?;
     publish(&record, t.json, &runs)
 }
 

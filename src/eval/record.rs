@@ -79,6 +79,27 @@ pub struct DetectionResult {
     pub out: PathBuf,
 }
 
+/// What a segmentation run reports ([`crate::segmentation`]; also written to
+/// `segmentation.json` in the run directory).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentationResult {
+    /// Mean IoU over the classes (background included) that occur in the test split's
+    /// truth or predictions.
+    pub miou: f64,
+    /// Fraction of (non-ignored) test pixels labelled right.
+    pub pixel_accuracy: f64,
+    /// Each class's IoU (`None`: the class occurs nowhere), background first.
+    pub iou: Vec<(String, Option<f64>)>,
+    /// Test images.
+    pub test_images: usize,
+    /// The encoder training started from (`None`: from scratch).
+    pub from: Option<PathBuf>,
+    /// Optimiser steps trained.
+    pub steps: u64,
+    /// The run directory.
+    pub out: PathBuf,
+}
+
 /// One evaluation, as one line of `eval.jsonl`: `{"eval": KIND, ...its fields}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "eval", rename_all = "lowercase")]
@@ -137,6 +158,14 @@ pub enum EvalRecord {
         /// The detection dataset.
         data: String,
     },
+    /// Semantic segmentation after training a head on the encoder.
+    Segmentation {
+        /// The run's result.
+        #[serde(flatten)]
+        result: SegmentationResult,
+        /// The dataset.
+        data: String,
+    },
     /// The method's own pretext task on a split.
     Task {
         /// The split scored.
@@ -150,7 +179,7 @@ pub enum EvalRecord {
 
 impl EvalRecord {
     /// The kind's name in `eval.jsonl` (`linear`, `knn`, `finetune`, `retrieval`,
-    /// `detection`, `task`).
+    /// `detection`, `segmentation`, `task`).
     pub fn kind(&self) -> &'static str {
         match self {
             EvalRecord::Linear { .. } => "linear",
@@ -158,6 +187,7 @@ impl EvalRecord {
             EvalRecord::Finetune { .. } => "finetune",
             EvalRecord::Retrieval { .. } => "retrieval",
             EvalRecord::Detection { .. } => "detection",
+            EvalRecord::Segmentation { .. } => "segmentation",
             EvalRecord::Task { .. } => "task",
         }
     }
@@ -171,6 +201,7 @@ impl EvalRecord {
             EvalRecord::Finetune { result, .. } => result.label_fraction,
             EvalRecord::Retrieval { .. }
             | EvalRecord::Detection { .. }
+            | EvalRecord::Segmentation { .. }
             | EvalRecord::Task { .. } => 1.0,
         }
     }
@@ -191,6 +222,10 @@ impl EvalRecord {
                 ("ap50".into(), result.coco.ap50),
                 ("ap75".into(), result.coco.ap75),
                 ("voc07_ap50".into(), result.voc07_ap50),
+            ],
+            EvalRecord::Segmentation { result, .. } => vec![
+                ("miou".into(), result.miou),
+                ("pixel_accuracy".into(), result.pixel_accuracy),
             ],
             EvalRecord::Task { metrics, .. } => {
                 metrics.iter().map(|(k, v)| (k.clone(), *v)).collect()
@@ -306,6 +341,20 @@ impl std::fmt::Display for EvalRecord {
                     .as_ref()
                     .map_or("scratch".to_string(), |p| p.display().to_string()),
                 result.results.display()
+            ),
+            EvalRecord::Segmentation { result, data } => write!(
+                f,
+                "segmentation on {data}: mIoU {:.2}, pixel accuracy {:.2} ({} test images, {} \
+                 steps, from {}); run directory {}",
+                100.0 * result.miou,
+                100.0 * result.pixel_accuracy,
+                result.test_images,
+                result.steps,
+                result
+                    .from
+                    .as_ref()
+                    .map_or("scratch".to_string(), |p| p.display().to_string()),
+                result.out.display()
             ),
             EvalRecord::Task { split, metrics } => {
                 let text: Vec<String> =

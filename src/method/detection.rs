@@ -186,10 +186,6 @@ impl ObjectDetection {
             .context("an image has no object annotations; detection needs them")?;
         let size = self.input.image_size;
         let (sx, sy) = (size as f64 / image.width as f64, size as f64 / image.height as f64);
-        let mut resized = resize(&image, size, size);
-        if flip {
-            resized = hflip(resized);
-        }
         let mut truth = Truth::default();
         for instance in &objects.instances {
             let [x0, y0, x1, y1] = instance.bbox.0;
@@ -199,7 +195,7 @@ impl ObjectDetection {
             truth.classes.push(instance.category);
             truth.crowd.push(instance.crowd);
         }
-        let view = self.input.normalize(self.input.convert(resized));
+        let view = square_view(&self.input, &image, flip);
         Ok(SceneSample {
             shape: [view.channels, view.height, view.width],
             image: view.data,
@@ -238,6 +234,17 @@ impl ObjectDetection {
             })
             .collect()
     }
+}
+
+/// `image` resized to the input's square size, mirrored when `flip`, converted and
+/// normalised for the encoder: the view of the dense tasks.
+pub(super) fn square_view(input: &InputSpec, image: &Image, flip: bool) -> Image {
+    let size = input.image_size;
+    let mut resized = resize(image, size, size);
+    if flip {
+        resized = hflip(resized);
+    }
+    input.normalize(input.convert(resized))
 }
 
 /// Draws the one-pixel outline of `b` on an RGB image in `colour`.

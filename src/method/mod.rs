@@ -29,6 +29,7 @@ registry::methods! {
     "ijepa" => ijepa::Ijepa,
     "supervised" => supervised::Supervised,
     "detection" => detection::ObjectDetection,
+    "segmentation" => segmentation::Segmentation,
 }
 
 use crate::encoder::{Encoder, EncoderConfig};
@@ -209,6 +210,17 @@ pub trait Method: Sized + Send + Sync + 'static {
         _batch: &[Self::Sample],
         _device: &Device,
     ) -> Option<Vec<(u64, Vec<crate::detect::detector::Detection>)>> {
+        None
+    }
+
+    /// The confusion matrix of the network's per-pixel classes on held-out examples: what
+    /// `pretext segment` scores. Default: `None`, a method that labels no pixels.
+    fn segment(
+        &self,
+        _net: &Network<Self::Head>,
+        _batch: &[Self::Sample],
+        _device: &Device,
+    ) -> Option<crate::detect::segmentation::Confusion> {
         None
     }
 

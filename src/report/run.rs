@@ -61,7 +61,8 @@ fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
         EvalRecord::Finetune { .. } => (2, "fine-tune top-1"),
         EvalRecord::Retrieval { .. } => (3, "retrieval mAP"),
         EvalRecord::Detection { .. } => (4, "detection"),
-        EvalRecord::Task { .. } => (5, "task"),
+        EvalRecord::Segmentation { .. } => (5, "segmentation mIoU"),
+        EvalRecord::Task { .. } => (6, "task"),
     };
     record
         .results()
@@ -77,6 +78,7 @@ fn columns(record: &EvalRecord) -> Vec<(Column, f64)> {
                 100.0 * v,
             )),
             EvalRecord::Detection { .. } => None,
+            EvalRecord::Segmentation { .. } if name != "miou" => None,
             _ => Some((Column::new(kind, label, fraction), 100.0 * v)),
         })
         .collect()

@@ -33,7 +33,7 @@ use resolve::{Resolved, resolve};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-pub use task::{detect_objects, eval_task, show};
+pub use task::{detect_objects, eval_task, segment_pixels, show};
 
 /// How to start a run.
 #[derive(Clone, Debug, Default)]

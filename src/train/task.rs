@@ -5,10 +5,12 @@ use super::resolve::{Resolved, resolve};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::RunConfig;
 use crate::detect::detector::Detection;
+use crate::detect::segmentation::Confusion;
 use crate::method::MethodJob;
-use crate::method::{Method, Progress};
+use crate::method::{Method, Network, Progress};
 use anyhow::{Context, Result, ensure};
 use burn::module::Module;
+use burn::prelude::Device;
 use pretext_data::ImageSource;
 use pretext_data::loader::{self, LoaderConfig};
 use std::path::{Path, PathBuf};
@@ -148,45 +150,25 @@ pub fn eval_task(
     split: pretext_data::Split,
     limit: usize,
 ) -> Result<Vec<(String, f64)>> {
-    let file = checkpoint::resolve(checkpoint);
-    let saved = Checkpoint::load(&file)?;
-    let config =
-        RunConfig::from_toml(&saved.header.config, overrides, &file.display().to_string())?;
-    let data = &config.data;
-    let source = crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
-    let name = config.method.name.clone();
-    crate::method::dispatch(
-        &name,
-        TaskEval {
-            config,
-            source,
-            saved,
-            file,
-        },
-    )?
+    let held_out = HeldOut::open(checkpoint, overrides, split, limit)?;
+    let name = held_out.config.method.name.clone();
+    crate::method::dispatch(&name, TaskEval(held_out))?
 }
 
-struct TaskEval {
-    config: RunConfig,
-    source: Arc<dyn ImageSource>,
-    saved: Checkpoint,
-    file: PathBuf,
-}
+struct TaskEval(HeldOut);
 
 impl MethodJob for TaskEval {
     type Output = Result<Vec<(String, f64)>>;
 
     fn run<M: Method>(self) -> Result<Vec<(String, f64)>> {
-        let r = resolve::<M>(self.config, self.source)?;
-        let device = crate::device::parse(&r.config.train.device)?;
-        let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
+        let step = self.0.saved.header.step.max(1);
+        let (r, net, device) = self.0.network::<M>()?;
         let batches = eval_batches(&r);
         let mut sums: Vec<(String, f64)> = Vec::new();
         let mut count = 0usize;
         for batch in batches {
             let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
             // The task as the checkpoint's network left it: its last step's schedules.
-            let step = self.saved.header.step.max(1);
             let progress = Progress {
                 step,
                 total_steps: step,
@@ -234,6 +216,46 @@ fn eval_batches<M: Method>(r: &Resolved<M>) -> loader::Loader<Result<M::Sample>>
     )
 }
 
+/// A checkpoint, its run config (with `overrides`) and a split of its data, for the
+/// evaluations that run its network on held-out images.
+struct HeldOut {
+    config: RunConfig,
+    source: Arc<dyn ImageSource>,
+    saved: Checkpoint,
+    file: PathBuf,
+}
+
+impl HeldOut {
+    fn open(
+        checkpoint: &Path,
+        overrides: &[String],
+        split: pretext_data::Split,
+        limit: usize,
+    ) -> Result<HeldOut> {
+        let file = checkpoint::resolve(checkpoint);
+        let saved = Checkpoint::load(&file)?;
+        let config =
+            RunConfig::from_toml(&saved.header.config, overrides, &file.display().to_string())?;
+        let data = &config.data;
+        let source =
+            crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
+        Ok(HeldOut {
+            config,
+            source,
+            saved,
+            file,
+        })
+    }
+
+    /// The method's resolved run and its network in inference mode on the run's device.
+    fn network<M: Method>(self) -> Result<(Resolved<M>, Network<M::Head>, Device)> {
+        let r = resolve::<M>(self.config, self.source)?;
+        let device = crate::device::parse(&r.config.train.device)?.without_autodiff();
+        let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
+        Ok((r, net, device))
+    }
+}
+
 /// The objects a checkpoint's network finds in every image of a split of its data (by
 /// default the test split): per image, its id in the annotation file and the detections in
 /// its own pixels ([`Method::detect`]).
@@ -242,38 +264,19 @@ pub fn detect_objects(
     split: pretext_data::Split,
     limit: usize,
 ) -> Result<Vec<(u64, Vec<Detection>)>> {
-    let file = checkpoint::resolve(checkpoint);
-    let saved = Checkpoint::load(&file)?;
-    let config = RunConfig::from_toml(&saved.header.config, &[], &file.display().to_string())?;
-    let data = &config.data;
-    let source = crate::dataset::open_subset(&data.dataset, split, data.skip_corrupt, limit, 0)?;
-    let name = config.method.name.clone();
-    crate::method::dispatch(
-        &name,
-        ObjectSearch {
-            config,
-            source,
-            saved,
-            file,
-        },
-    )?
+    let held_out = HeldOut::open(checkpoint, &[], split, limit)?;
+    let name = held_out.config.method.name.clone();
+    crate::method::dispatch(&name, ObjectSearch(held_out))?
 }
 
-struct ObjectSearch {
-    config: RunConfig,
-    source: Arc<dyn ImageSource>,
-    saved: Checkpoint,
-    file: PathBuf,
-}
+struct ObjectSearch(HeldOut);
 
 impl MethodJob for ObjectSearch {
     type Output = Result<Vec<(u64, Vec<Detection>)>>;
 
     fn run<M: Method>(self) -> Self::Output {
-        let name = self.config.method.name.clone();
-        let r = resolve::<M>(self.config, self.source)?;
-        let device = crate::device::parse(&r.config.train.device)?.without_autodiff();
-        let net = r.network(&device, Some((&self.saved, &self.file)))?.valid();
+        let name = self.0.config.method.name.clone();
+        let (r, net, device) = self.0.network::<M>()?;
         let mut found = Vec::with_capacity(r.source.len());
         for batch in eval_batches(&r) {
             let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
@@ -284,5 +287,43 @@ impl MethodJob for ObjectSearch {
             found.extend(detections);
         }
         Ok(found)
+    }
+}
+
+/// The confusion matrix of a checkpoint's per-pixel classes over every image of a split of
+/// its data ([`Method::segment`]), and the number of images.
+pub fn segment_pixels(
+    checkpoint: &Path,
+    split: pretext_data::Split,
+    limit: usize,
+) -> Result<(Confusion, usize)> {
+    let held_out = HeldOut::open(checkpoint, &[], split, limit)?;
+    let name = held_out.config.method.name.clone();
+    crate::method::dispatch(&name, PixelScore(held_out))?
+}
+
+struct PixelScore(HeldOut);
+
+impl MethodJob for PixelScore {
+    type Output = Result<(Confusion, usize)>;
+
+    fn run<M: Method>(self) -> Self::Output {
+        let name = self.0.config.method.name.clone();
+        let (r, net, device) = self.0.network::<M>()?;
+        let mut total: Option<Confusion> = None;
+        let mut images = 0;
+        for batch in eval_batches(&r) {
+            let samples = batch?.samples.into_iter().collect::<Result<Vec<_>>>()?;
+            let confusion = r
+                .method
+                .segment(&net, &samples, &device)
+                .with_context(|| format!("method `{name}` does not label pixels"))?;
+            match &mut total {
+                Some(t) => t.merge(&confusion),
+                None => total = Some(confusion),
+            }
+            images += samples.len();
+        }
+        Ok((total.context("no images to segment")?, images))
     }
 }
