@@ -149,12 +149,16 @@ fn segment(args: DetectArgs) -> Result<()> {
     dense_transfer(args, recipe, crate::segmentation::segment)
 }
 
+/// A transfer command's work: train the run a config describes, score it, and return the
+/// record with the run directories it belongs in.
+type TransferRun = fn(RunConfig, RunOptions) -> Result<(EvalRecord, Vec<PathBuf>)>;
+
 /// `detect` and `segment`: the encoder of `--from` with its normalisation at the data's own
 /// image size, `recipe` unless a config is given, then `run` and its record published.
 fn dense_transfer(
     args: DetectArgs,
     recipe: (&'static str, &'static str),
-    run: fn(RunConfig, RunOptions) -> Result<(EvalRecord, Vec<PathBuf>)>,
+    run: TransferRun,
 ) -> Result<()> {
     let t = &args.transfer;
     let mut overrides = Overrides::default();
