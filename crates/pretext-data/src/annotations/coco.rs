@@ -289,9 +289,12 @@ mod tests {
         assert_eq!(coco.get(1).unwrap().width, 20);
     }
 
+    /// A change that breaks an annotation file.
+    type Breakage = Box<dyn Fn(&mut serde_json::Value)>;
+
     #[test]
     fn each_malformed_file_gets_its_error() {
-        let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        let cases: Vec<(Breakage, &str)> = vec![
             (
                 Box::new(|v| v["annotations"][0]["category_id"] = json!(4)),
                 "annotation 1: category_id 4 is not a category",

@@ -58,9 +58,7 @@ impl TestServer {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let mode = *mode2.lock().unwrap();
-                        if let Some(entry) = serve(stream, &files, mode) {
-                            log2.lock().unwrap().push(entry);
-                        }
+                        serve(stream, &files, mode, &log2);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(5));
@@ -100,8 +98,14 @@ impl Drop for TestServer {
     }
 }
 
-/// Answers one request on `stream`; returns what it logged (None if the request was unreadable).
-fn serve(stream: TcpStream, files: &HashMap<String, Vec<u8>>, mode: Mode) -> Option<Logged> {
+/// Answers one request on `stream`, recording it in `log` before the response goes out (None
+/// if the request was unreadable).
+fn serve(
+    stream: TcpStream,
+    files: &HashMap<String, Vec<u8>>,
+    mode: Mode,
+    log: &Mutex<Vec<Logged>>,
+) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream
@@ -125,72 +129,71 @@ fn serve(stream: TcpStream, files: &HashMap<String, Vec<u8>>, mode: Mode) -> Opt
     let mut parts = request_line.split_whitespace();
     let method = parts.next()?.to_string();
     let path = parts.next()?.trim_start_matches('/').to_string();
-    let mut out = stream;
-    let mut respond = |status: u16, reason: &str, headers: &[String], body: &[u8], send: usize| {
-        let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
-        for h in headers {
-            head.push_str(h);
-            head.push_str("\r\n");
-        }
-        head.push_str("\r\n");
-        let _ = out.write_all(head.as_bytes());
-        let _ = out.write_all(&body[..send.min(body.len())]);
-        let _ = out.flush();
-        send.min(body.len())
-    };
-    let (status, body_bytes) = match files.get(&path) {
-        _ if method != "GET" => (405, respond(405, "Method Not Allowed", &[], b"", 0)),
-        None => {
-            let body = b"not found";
-            let headers = [format!("Content-Length: {}", body.len())];
-            (404, respond(404, "Not Found", &headers, body, body.len()))
-        }
-        Some(data) => {
-            let start = range
-                .as_deref()
-                .and_then(|r| r.strip_prefix("bytes="))
-                .and_then(|r| r.strip_suffix('-'))
-                .and_then(|n| n.parse::<usize>().ok());
-            match (mode, start) {
-                (Mode::Normal, Some(start)) if start >= data.len() => {
-                    let headers = [
-                        format!("Content-Range: bytes */{}", data.len()),
-                        "Content-Length: 0".to_string(),
-                    ];
-                    (416, respond(416, "Range Not Satisfiable", &headers, b"", 0))
-                }
-                (Mode::Normal, Some(start)) => {
-                    let body = &data[start..];
-                    let headers = [
-                        format!(
-                            "Content-Range: bytes {start}-{}/{}",
-                            data.len() - 1,
-                            data.len()
-                        ),
-                        format!("Content-Length: {}", body.len()),
-                    ];
-                    (
-                        206,
-                        respond(206, "Partial Content", &headers, body, body.len()),
-                    )
-                }
-                (Mode::CutAfter(n), _) => {
-                    let headers = [format!("Content-Length: {}", data.len())];
-                    (200, respond(200, "OK", &headers, data, n))
-                }
-                _ => {
-                    let headers = [format!("Content-Length: {}", data.len())];
-                    (200, respond(200, "OK", &headers, data, data.len()))
+    let (status, reason, headers, body, send): (u16, &str, Vec<String>, &[u8], usize) =
+        match files.get(&path) {
+            _ if method != "GET" => (405, "Method Not Allowed", vec![], b"", 0),
+            None => {
+                let body = b"not found";
+                let headers = vec![format!("Content-Length: {}", body.len())];
+                (404, "Not Found", headers, body, body.len())
+            }
+            Some(data) => {
+                let start = range
+                    .as_deref()
+                    .and_then(|r| r.strip_prefix("bytes="))
+                    .and_then(|r| r.strip_suffix('-'))
+                    .and_then(|n| n.parse::<usize>().ok());
+                match (mode, start) {
+                    (Mode::Normal, Some(start)) if start >= data.len() => {
+                        let headers = vec![
+                            format!("Content-Range: bytes */{}", data.len()),
+                            "Content-Length: 0".to_string(),
+                        ];
+                        (416, "Range Not Satisfiable", headers, b"", 0)
+                    }
+                    (Mode::Normal, Some(start)) => {
+                        let body = &data[start..];
+                        let headers = vec![
+                            format!(
+                                "Content-Range: bytes {start}-{}/{}",
+                                data.len() - 1,
+                                data.len()
+                            ),
+                            format!("Content-Length: {}", body.len()),
+                        ];
+                        (206, "Partial Content", headers, body, body.len())
+                    }
+                    (Mode::CutAfter(n), _) => {
+                        let headers = vec![format!("Content-Length: {}", data.len())];
+                        (200, "OK", headers, data, n)
+                    }
+                    _ => {
+                        let headers = vec![format!("Content-Length: {}", data.len())];
+                        (200, "OK", headers, data, data.len())
+                    }
                 }
             }
-        }
-    };
-    Some(Logged {
+        };
+    let body_bytes = send.min(body.len());
+    // Logged before the response goes out, so that a client that has its answer finds its
+    // request in the log.
+    log.lock().unwrap().push(Logged {
         path,
         range,
         status,
         body_bytes,
-    })
+    });
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+    for h in &headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    let mut out = stream;
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(&body[..body_bytes]);
+    let _ = out.flush();
+    Some(())
 }
 
 // ---------------------------------------------------------------------------------------------
