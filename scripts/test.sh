@@ -27,6 +27,15 @@ cargo fmt --all -- --check
 # No two source files may import each other, directly or through others (issue 15).
 python3 scripts/module_cycles.py
 cargo test --release --locked --workspace 2>&1
+# Training as several MPI ranks (the `mpi` feature): Open MPI, and libclang for rsmpi's
+# bindings; the 2-rank runs are checked against one process.
+dpkg -s libopenmpi-dev openmpi-bin libclang-dev >/dev/null 2>&1 || {
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    libopenmpi-dev openmpi-bin libclang-dev
+}
+cargo test --release --locked --features mpi --test mpi 2>&1
 # The AVX2 fallback: the matrix products pick AVX-512 kernels at run time where the CPU has
 # them, so on such a machine the AVX2 ones would go untested. Run the kernel tests again on
 # an emulated Haswell (AVX2 + FMA, no AVX-512); PRETEXT_EXPECT_ISA makes the run fail if the

@@ -17,6 +17,7 @@ pub mod decoder;
 pub mod detect;
 pub mod detection;
 pub mod device;
+pub mod distributed;
 pub mod ema;
 pub mod encoder;
 pub mod eval;

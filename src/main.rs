@@ -35,11 +35,28 @@ fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = pretext::cli::Cli::parse();
-    match pretext::cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    // Joins the other ranks when an MPI launcher started this process; held to the end, when
+    // MPI shuts down.
+    let session = match pretext::distributed::init() {
+        Ok(session) => session,
         Err(err) => {
             eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match pretext::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            let ranks = pretext::distributed::ranks();
+            match ranks.size {
+                1 => eprintln!("error: {err:#}"),
+                n => eprintln!("error (rank {} of {n}): {err:#}", ranks.rank),
+            }
+            // The other ranks would wait for this one in their next all-reduce.
+            pretext::distributed::abort_others(1);
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(session);
+    code
 }

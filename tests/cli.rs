@@ -503,6 +503,36 @@ fn a_killed_run_resumes_from_its_config() {
     assert_eq!(last["step"], 6);
 }
 
+/// A build without the `mpi` feature that an MPI launcher started as one of several ranks
+/// stops and says how to build with MPI, instead of each copy training alone into the same
+/// directory.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_be_one_of_several_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_pretext"))
+        .args([
+            "pretrain",
+            "--method",
+            "rotation",
+            "--data",
+            "fashion-mnist:/nowhere",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

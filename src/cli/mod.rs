@@ -15,6 +15,14 @@ use std::path::PathBuf;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let ranks = crate::distributed::ranks();
+    if ranks.size > 1 && !matches!(cli.command, Command::Pretrain(_)) {
+        bail!(
+            "only `pretext pretrain` runs as several MPI ranks ({} were started); run this \
+             command as one process",
+            ranks.size
+        );
+    }
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
         Command::Finetune(args) => finetune(args),
@@ -92,6 +100,9 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         quiet: args.flags.quiet,
     };
     let summary = train::pretrain(config, options)?;
+    if !crate::distributed::ranks().is_first() {
+        return Ok(());
+    }
     println!(
         "pretraining done: {} steps, last loss {:.4}, {:.0} images/s; run directory {}",
         summary.steps,

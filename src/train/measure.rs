@@ -119,7 +119,7 @@ fn compute<M: Method>(r: &Resolved<M>, steps: u64) -> Result<Throughput> {
             (optim.lr, optim.weight_decay),
             step + 1,
             total,
-        );
+        )?;
         losses.push(loss);
     }
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);

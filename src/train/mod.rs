@@ -93,7 +93,7 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     let previous = run_dir.previous.as_ref();
     let mut replicas = r.replicas(previous.map(|(p, f)| (p, f.as_path())))?;
     let mut step = previous.map_or(0, |(p, _)| p.header.step);
-    let plan = schedule::Plan::new(config, r.batches_per_epoch()?)?;
+    let plan = schedule::Plan::new(config, r.batches_per_epoch()?, r.ranks.size)?;
     let mut summary = RunSummary {
         out: out.clone(),
         steps: step,
@@ -104,8 +104,16 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     if step >= plan.end {
         return Ok(summary);
     }
-    let probe = probe::Probe::open(config)?;
-    let mut reporter = Reporter::new(&out.join("metrics.jsonl"), step, plan.end, options.quiet)?;
+    // Rank 0 probes for all.
+    let probe = match r.ranks.is_first() {
+        true => probe::Probe::open(config)?,
+        false => None,
+    };
+    let metrics = out.join("metrics.jsonl");
+    let mut reporter = match r.ranks.is_first() {
+        true => Reporter::new(&metrics, step, plan.end, options.quiet)?,
+        false => Reporter::follower(&metrics, step, plan.end),
+    };
     let started = Instant::now();
     let mut last_checkpoint = started;
     let mut loader = r.batches(step * plan.accumulate)?;
@@ -114,13 +122,15 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
             accumulated_step(&r, &mut replicas, &mut loader, &mut reporter, &plan, step)?;
         let (lr, weight_decay) = (plan.lr.at(step), plan.weight_decay.at(step));
         step += 1;
-        r.update(&mut replicas, (lr, weight_decay), step, plan.total);
+        r.update(&mut replicas, (lr, weight_decay), step, plan.total)?;
         summary.losses.push(loss);
-        let due = plan.due(
-            step,
-            last_checkpoint.elapsed(),
-            probe.as_ref().map(|p| p.every),
-        );
+        let due = plan
+            .due(
+                step,
+                last_checkpoint.elapsed(),
+                probe.as_ref().map(|p| p.every),
+            )
+            .for_rank(r.ranks);
         let mut line = due
             .log
             .then(|| MetricsLine::of_step(step, epoch, loss, lr, output));
@@ -151,7 +161,8 @@ fn train<M: Method>(r: Resolved<M>, options: &RunOptions) -> Result<RunSummary> 
     }
     reporter.finish();
     summary.steps = step;
-    let images = summary.losses.len() * config.train.batch_size * plan.accumulate as usize;
+    let images =
+        summary.losses.len() * config.train.batch_size * plan.accumulate as usize * r.ranks.size;
     summary.images_per_sec = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
     Ok(summary)
 }
@@ -191,7 +202,7 @@ fn accumulated_step<M: Method>(
             );
         }
         loss += value / parts as f64;
-        reporter.add_images(samples.len() as u64);
+        reporter.add_images((samples.len() * r.ranks.size) as u64);
         last = Some((batch.epoch, output, samples));
     }
     let (epoch, output, samples) = last.context("train.accumulate is 0")?;

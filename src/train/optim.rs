@@ -277,6 +277,46 @@ impl<H: Module> NetworkGradients<H> {
         copy
     }
 
+    /// Lays every gradient end to end, in the order of `net`'s parameters, in one buffer,
+    /// hands it to `reduce` to change in place (MPI's all-reduce across processes,
+    /// [`crate::distributed::all_reduce_sum`]), and takes the changed values back onto
+    /// `device` as the gradients.
+    pub fn reduce_flat(
+        &mut self,
+        net: &Network<H>,
+        device: &Device,
+        reduce: impl FnOnce(&mut [f32]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut grads = [self.encoder.grads(), self.head.grads()];
+        let mut flat = Vec::new();
+        let [encoder, head] = &grads;
+        net.encoder.visit(&mut Flatten {
+            from: encoder,
+            into: &mut flat,
+        });
+        net.head.visit(&mut Flatten {
+            from: head,
+            into: &mut flat,
+        });
+        reduce(&mut flat)?;
+        let mut values = &flat[..];
+        let [encoder, head] = &mut grads;
+        net.encoder.visit(&mut Unflatten {
+            grads: encoder,
+            values: &mut values,
+            device,
+        });
+        net.head.visit(&mut Unflatten {
+            grads: head,
+            values: &mut values,
+            device,
+        });
+        let [encoder, head] = grads;
+        self.encoder.accumulate(&net.encoder, encoder);
+        self.head.accumulate(&net.head, head);
+        Ok(())
+    }
+
     /// One optimiser step: the head at `lr`, the encoder as `encoder_lr` says.
     pub fn step(
         mut self,
@@ -323,6 +363,43 @@ impl ModuleVisitor for CopyGradients<'_> {
         if let Some(grad) = self.from.get::<D>(param.id) {
             self.to.register(param.id, grad.to_device(self.device));
         }
+    }
+}
+
+/// Appends the values of each gradient of `from` a visited parameter has to `into`.
+struct Flatten<'a> {
+    from: &'a GradientsParams,
+    into: &'a mut Vec<f32>,
+}
+
+impl ModuleVisitor for Flatten<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.from.get::<D>(param.id) {
+            let data = grad.into_data().convert::<f32>();
+            self.into.extend(data.iter::<f32>());
+        }
+    }
+}
+
+/// Replaces each gradient of `grads` a visited parameter has by the next values of `values`
+/// (as many as it has elements), on `device`: [`Flatten`] undone.
+struct Unflatten<'a, 'v> {
+    grads: &'a mut GradientsParams,
+    values: &'a mut &'v [f32],
+    device: &'a Device,
+}
+
+impl ModuleVisitor for Unflatten<'_, '_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = self.grads.get::<D>(param.id) else {
+            return;
+        };
+        let shape = grad.shape();
+        let (taken, rest) = self.values.split_at(shape.num_elements());
+        *self.values = rest;
+        let data = burn::tensor::TensorData::new(taken.to_vec(), shape);
+        self.grads
+            .register(param.id, Tensor::<D>::from_data(data, self.device));
     }
 }
 

@@ -20,8 +20,14 @@
 //!   statistics, DINO's centre, MoCo's queue) see only their replica's slice: gradients are
 //!   all-reduced, embeddings are not gathered (lightly's losses by default,
 //!   `gather_distributed=False`).
+//!
+//! Across processes ([`crate::distributed`], `mpirun -np N`), each process holds replicas of
+//! its own and its slice of every global batch; the losses are further divided by `N`, and the
+//! gradients summed on each process's first device are then summed over the processes
+//! (`MPI_Allreduce`) before each optimiser step, with the same consequences as above.
 
 use super::optim::{EncoderLr, NetworkGradients};
+use crate::distributed::{self, Ranks};
 use crate::method::{Method, Network, Progress, StepOutput};
 use anyhow::{Context, Result, ensure};
 use burn::module::{Module, ModuleDisplay};
@@ -82,6 +88,8 @@ struct Replica<H: Module> {
 pub struct Replicas<H: Module> {
     replicas: Vec<Replica<H>>,
     reduction: Reduction,
+    /// The processes training together, whose gradients are summed too.
+    ranks: Ranks,
     /// Keeps burn's gradient-synchronisation server running for [`Reduction::Collective`];
     /// dropped (and the server closed) after the replicas.
     _collective: Option<burn::tensor::distributed::DistributedContext>,
@@ -89,8 +97,14 @@ pub struct Replicas<H: Module> {
 
 impl<H: Module + ModuleDisplay> Replicas<H> {
     /// Copies `net` (on the first of `devices`) and `optimizer` onto every device of `devices`
-    /// (autodiff devices) and chooses the [`Reduction`].
-    pub fn new(net: Network<H>, optimizer: ModuleOptimizer, devices: &[Device]) -> Result<Self> {
+    /// (autodiff devices) and chooses the [`Reduction`]; the gradients are summed over `ranks`
+    /// too.
+    pub fn new(
+        net: Network<H>,
+        optimizer: ModuleOptimizer,
+        devices: &[Device],
+        ranks: Ranks,
+    ) -> Result<Self> {
         ensure!(!devices.is_empty(), "no device to train on");
         let reduction = Reduction::for_devices(devices);
         let collective = (reduction == Reduction::Collective).then(|| {
@@ -121,6 +135,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
         Ok(Replicas {
             replicas,
             reduction,
+            ranks,
             _collective: collective,
         })
     }
@@ -146,9 +161,10 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
     }
 
     /// Forward and backward pass of one batch, cut into one slice per replica: adds to each
-    /// replica's gradients those of its slice's loss divided by `parts × replicas` (`parts`:
-    /// the batches of one optimiser step). Returns the mean of the slices' (undivided) losses,
-    /// and the first replica's output. Reading the losses waits for the devices.
+    /// replica's gradients those of its slice's loss divided by `parts × replicas × ranks`
+    /// (`parts`: the batches of one optimiser step). Returns the mean of the slices'
+    /// (undivided) losses over every replica of every rank, and the first replica's output.
+    /// Reading the losses waits for the devices (and for the other ranks).
     pub fn forward_backward<M: Method<Head = H>>(
         &mut self,
         method: &M,
@@ -163,7 +179,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
              a multiple of {n}",
             samples.len()
         );
-        let divisor = (parts * n as u64) as f64;
+        let divisor = (parts * (n * self.ranks.size) as u64) as f64;
         let slices = samples.chunks(samples.len() / n).collect();
         let outputs = self.each(slices, |mut replica, slice| {
             let output = method.step(&replica.net, slice, &replica.device, progress);
@@ -174,7 +190,9 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
                 .accumulate(&replica.net, scaled.backward());
             (replica, (value, output))
         });
-        let loss = outputs.iter().map(|(value, _)| value).sum::<f64>() / n as f64;
+        let mut loss = [outputs.iter().map(|(value, _)| *value as f32).sum::<f32>()];
+        distributed::all_reduce_sum(&mut loss);
+        let loss = f64::from(loss[0]) / (n * self.ranks.size) as f64;
         let (_, first) = outputs.into_iter().next().context("no replica to train")?;
         Ok((loss, first))
     }
@@ -187,10 +205,8 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
         lr: f64,
         encoder_lr: EncoderLr,
         progress: Progress,
-    ) {
-        if self.reduction == Reduction::Host {
-            self.sum_on_host();
-        }
+    ) -> Result<()> {
+        self.sum()?;
         let n = self.replicas.len();
         self.each(vec![(); n], |replica, ()| {
             let Replica {
@@ -208,20 +224,33 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
             };
             (replica, ())
         });
+        Ok(())
     }
 
-    /// Sums every replica's gradients on the first device and gives each replica a copy.
-    fn sum_on_host(&mut self) {
+    /// Sums the gradients where the backward passes did not already: the replicas' on the
+    /// first device ([`Reduction::Host`]), then the processes' (with several ranks), and gives
+    /// every replica a copy of the sum.
+    fn sum(&mut self) -> Result<()> {
         let Some((first, rest)) = self.replicas.split_first_mut() else {
-            return;
+            return Ok(());
         };
-        for replica in rest.iter_mut() {
-            let gradients = std::mem::take(&mut replica.gradients);
-            first.gradients.absorb(&first.net, gradients, &first.device);
+        if self.reduction == Reduction::Host {
+            for replica in rest.iter_mut() {
+                let gradients = std::mem::take(&mut replica.gradients);
+                first.gradients.absorb(&first.net, gradients, &first.device);
+            }
         }
-        for replica in rest {
-            replica.gradients = first.gradients.copy_to(&replica.net, &replica.device);
+        if self.ranks.size > 1 {
+            first
+                .gradients
+                .reduce_flat(&first.net, &first.device, all_reduce_across_ranks)?;
         }
+        if self.reduction == Reduction::Host || self.ranks.size > 1 {
+            for replica in rest {
+                replica.gradients = first.gradients.copy_to(&replica.net, &replica.device);
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` on every replica (moved in and handed back) with its input, concurrently when
@@ -261,6 +290,20 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
         self.replicas = replicas;
         outputs
     }
+}
+
+/// Sums `gradients` over the ranks, after checking that every rank has as many values (the
+/// same network with the same trainable parameters).
+fn all_reduce_across_ranks(gradients: &mut [f32]) -> Result<()> {
+    let first = distributed::broadcast(gradients.len() as u64);
+    ensure!(
+        first == gradients.len() as u64,
+        "rank {} has {} gradient values, rank 0 {first}: the ranks do not train the same network",
+        distributed::ranks().rank,
+        gradients.len()
+    );
+    distributed::all_reduce_sum(gradients);
+    Ok(())
 }
 
 /// Marks every parameter for burn's gradient synchronisation (its DDP sharder's mapping).

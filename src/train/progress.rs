@@ -100,7 +100,9 @@ impl MetricsLine {
 pub struct Reporter {
     bar: Option<ProgressBar>,
     quiet: bool,
-    metrics: std::fs::File,
+    /// `metrics.jsonl` and the TensorBoard events; `None` for a rank other than 0, which
+    /// writes nothing.
+    sink: Option<(std::fs::File, EventWriter)>,
     total: u64,
     window_start: Instant,
     window_images: u64,
@@ -108,7 +110,6 @@ pub struct Reporter {
     started: Instant,
     start_step: u64,
     metrics_path: std::path::PathBuf,
-    events: EventWriter,
 }
 
 impl Reporter {
@@ -126,7 +127,10 @@ impl Reporter {
             .append(true)
             .open(metrics_path)
             .with_context(|| format!("cannot open {}", metrics_path.display()))?;
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let mut reporter = Reporter::follower(metrics_path, start_step, total);
+        reporter.sink = Some((metrics, events));
+        reporter.quiet = quiet;
+        reporter.bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -138,10 +142,16 @@ impl Reporter {
             bar.reset_eta();
             bar
         });
-        Ok(Reporter {
-            bar,
-            quiet,
-            metrics,
+        Ok(reporter)
+    }
+
+    /// A reporter for a rank other than 0 of a run several processes train together: it
+    /// prints and writes nothing (rank 0 reports for all).
+    pub fn follower(metrics_path: &Path, start_step: u64, total: u64) -> Self {
+        Reporter {
+            bar: None,
+            quiet: true,
+            sink: None,
             total,
             window_start: Instant::now(),
             window_images: 0,
@@ -149,8 +159,7 @@ impl Reporter {
             started: Instant::now(),
             start_step,
             metrics_path: metrics_path.to_path_buf(),
-            events,
-        })
+        }
     }
 
     /// The run directory (where `metrics.jsonl` is).
@@ -160,7 +169,10 @@ impl Reporter {
 
     /// Logs the task's picture of `step` (PNG, `width × height`) to TensorBoard.
     pub fn picture(&mut self, step: u64, png: Vec<u8>, size: [u32; 2]) -> Result<()> {
-        self.events.image(step, "task", png, size)
+        match &mut self.sink {
+            Some((_, events)) => events.image(step, "task", png, size),
+            None => Ok(()),
+        }
     }
 
     /// Counts the images of one finished step.
@@ -179,7 +191,9 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.set_position(step);
         }
-        let Some(line) = line else { return Ok(()) };
+        let (Some(line), Some((metrics, events))) = (line, &mut self.sink) else {
+            return Ok(());
+        };
         let elapsed = self.window_start.elapsed().as_secs_f64().max(1e-9);
         line.images_per_sec = self.window_images as f64 / elapsed;
         line.data_wait = (self.window_wait.as_secs_f64() / elapsed).min(1.0);
@@ -188,10 +202,10 @@ impl Reporter {
         self.window_wait = std::time::Duration::ZERO;
         let mut text = serde_json::to_string(line)?;
         text.push('\n');
-        self.metrics
+        metrics
             .write_all(text.as_bytes())
             .with_context(|| format!("cannot write {}", self.metrics_path.display()))?;
-        self.events.scalars(step, line.scalars())?;
+        events.scalars(step, line.scalars())?;
         let extra: String = line
             .extra
             .iter()

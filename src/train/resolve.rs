@@ -5,6 +5,7 @@
 use super::{optim, parallel};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::RunConfig;
+use crate::distributed::Ranks;
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
 use crate::method::{Method, MethodContext, Network, Progress, RunLength};
@@ -31,6 +32,9 @@ pub(super) struct Resolved<M: Method> {
     pub source: Arc<dyn ImageSource>,
     /// The weight decay the optimisers read, set before every step ([`Resolved::update`]).
     pub weight_decay: optim::DecayRate,
+    /// The processes training together ([`crate::distributed`]): each loads its slice of
+    /// every batch of `ranks.size × train.batch_size` images.
+    pub ranks: Ranks,
 }
 
 /// `config` completed for the images of `source`: the image size, channels and
@@ -65,10 +69,11 @@ pub(super) fn resolve<M: Method>(
         .encoder
         .clone()
         .resolved(encoder_channels, image_size);
-    let batch = config.train.batch_size;
+    let ranks = crate::distributed::ranks();
+    let batch = config.train.batch_size * ranks.size;
     let per_epoch = loader::steps_per_epoch(source.len(), batch, true) as u64;
     // An impossible plan (no whole batch) is reported once the run starts.
-    let run = super::schedule::Plan::new(&config, per_epoch).map_or_else(
+    let run = super::schedule::Plan::new(&config, per_epoch, ranks.size).map_or_else(
         |_| RunLength::default(),
         |plan| RunLength {
             steps: plan.end,
@@ -103,6 +108,7 @@ pub(super) fn resolve<M: Method>(
         encoder,
         input,
         source,
+        ranks,
     })
 }
 
@@ -141,9 +147,10 @@ fn merge(base: &mut toml::Table, update: toml::Table) {
 }
 
 impl<M: Method> Resolved<M> {
-    /// Batches in one epoch (the last partial batch is dropped, as SSL trainers do).
+    /// Batches in one epoch (the last partial batch is dropped, as SSL trainers do), each of
+    /// `train.batch_size` images from every rank.
     pub fn batches_per_epoch(&self) -> Result<u64> {
-        let batch_size = self.config.train.batch_size;
+        let batch_size = self.config.train.batch_size * self.ranks.size;
         let batches = loader::steps_per_epoch(self.source.len(), batch_size, true) as u64;
         ensure!(
             batches > 0,
@@ -174,6 +181,10 @@ impl<M: Method> Resolved<M> {
                 epochs: Some(train.epochs),
                 skip_errors: data.skip_corrupt,
                 threads: None,
+                shard: loader::Shard {
+                    index: self.ranks.rank,
+                    count: self.ranks.size,
+                },
             },
             move |image, rng, index| {
                 sampler.sample(input.convert_channels(image), labels.target(index), rng)
@@ -235,7 +246,7 @@ impl<M: Method> Resolved<M> {
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer.clone()))
                 .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", path.display()))?;
         }
-        let replicas = parallel::Replicas::new(net, optimizer, &devices)?;
+        let replicas = parallel::Replicas::new(net, optimizer, &devices, self.ranks)?;
         if n > 1 {
             tracing::info!(
                 "data-parallel over {n} devices, {} images each per batch, gradients summed {:?}",
@@ -256,7 +267,7 @@ impl<M: Method> Resolved<M> {
         (lr, weight_decay): (f64, f64),
         step: u64,
         total: u64,
-    ) {
+    ) -> Result<()> {
         let progress = Progress {
             step,
             total_steps: total,
@@ -266,7 +277,7 @@ impl<M: Method> Resolved<M> {
             scale: self.config.optim.encoder_lr_scale,
             layer_decay: self.config.optim.layer_decay,
         };
-        replicas.update(self.method.as_ref(), lr, encoder_lr, progress);
+        replicas.update(self.method.as_ref(), lr, encoder_lr, progress)
     }
 }
 

@@ -3,6 +3,7 @@
 //! steps it logs, probes and writes checkpoints.
 
 use crate::config::RunConfig;
+use crate::distributed::Ranks;
 use anyhow::{Result, ensure};
 use std::time::Duration;
 
@@ -69,9 +70,26 @@ pub struct Due {
     pub probe: bool,
 }
 
+impl Due {
+    /// What of `self` falls to the process `ranks` names: everything to rank 0, nothing to the
+    /// others, which train and leave logging, probing, checkpoints and pictures to rank 0.
+    pub fn for_rank(self, ranks: Ranks) -> Due {
+        match ranks.is_first() {
+            true => self,
+            false => Due {
+                log: false,
+                checkpoint: false,
+                scheduled: false,
+                probe: false,
+            },
+        }
+    }
+}
+
 impl Plan {
-    /// The plan of `config` for data of `batches_per_epoch` batches.
-    pub fn new(config: &RunConfig, batches_per_epoch: u64) -> Result<Plan> {
+    /// The plan of `config` for data of `batches_per_epoch` batches, trained by `ranks`
+    /// processes together (each batch holds `ranks × train.batch_size` images).
+    pub fn new(config: &RunConfig, batches_per_epoch: u64, ranks: usize) -> Result<Plan> {
         let (train, optim) = (&config.train, &config.optim);
         let accumulate = train.accumulate.max(1) as u64;
         let total = train.epochs * batches_per_epoch / accumulate;
@@ -81,7 +99,7 @@ impl Plan {
         );
         let scale = optim
             .lr_scaling
-            .factor(train.batch_size * accumulate as usize);
+            .factor(train.batch_size * ranks * accumulate as usize);
         let warmup = optim.warmup_epochs * (batches_per_epoch / accumulate) as f64;
         Ok(Plan {
             accumulate,
@@ -169,7 +187,7 @@ mod tests {
             RunConfig::from_toml("", &overrides, "test").unwrap()
         };
         // 10 batches an epoch, 2 per step: 5 steps an epoch, 10 in the run.
-        let plan = Plan::new(&config(2), 10).unwrap();
+        let plan = Plan::new(&config(2), 10, 1).unwrap();
         assert_eq!((plan.total, plan.end), (10, 10));
         let now = Duration::ZERO;
         let checkpoints: Vec<u64> = (1..=10)
@@ -188,7 +206,7 @@ mod tests {
             .collect();
         assert_eq!(probed, [4, 8, 10]);
         assert!(plan.due(4, now, Some(0)).log, "a probed step is logged");
-        assert!(Plan::new(&config(40), 10).is_err());
+        assert!(Plan::new(&config(40), 10, 1).is_err());
     }
 
     /// DINO's weight-decay schedule: a cosine from `optim.weight_decay` at the first step to
@@ -204,7 +222,12 @@ mod tests {
                 "optim.warmup_epochs=1.0".into(),
             ];
             overrides.extend(extra.iter().map(|s| s.to_string()));
-            Plan::new(&RunConfig::from_toml("", &overrides, "test").unwrap(), 10).unwrap()
+            Plan::new(
+                &RunConfig::from_toml("", &overrides, "test").unwrap(),
+                10,
+                1,
+            )
+            .unwrap()
         };
         let scheduled = plan(&["optim.weight_decay_end=0.4"]);
         let total = scheduled.total;

@@ -62,11 +62,31 @@ pub struct LoaderConfig {
     pub skip_errors: bool,
     /// Worker threads: `None` uses rayon's global pool, `Some(n)` a dedicated pool of `n`.
     pub threads: Option<usize>,
+    /// The part of every batch this loader yields, when several processes train together.
+    pub shard: Shard,
+}
+
+/// One of `count` loaders that share the batches: the epoch order is cut into global batches
+/// of `count × batch_size` and loader `index` yields the `index`-th slice of `batch_size` of
+/// each, so that the loaders together see every sample of an epoch once and their slices, put
+/// end to end, are the global batch one loader of `count × batch_size` would yield (PyTorch's
+/// `DistributedSampler` deals the samples round-robin instead; slices keep that equality).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This loader's slice, `0 ..= count − 1`.
+    pub index: usize,
+    /// The number of loaders sharing the batches (at least 1).
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole of every batch.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 }
 
 impl Default for LoaderConfig {
     /// Batch size 256, seed 0, shuffled, last partial batch dropped, 4 batches prefetched,
-    /// from the start, forever, errors fatal, rayon's global pool.
+    /// from the start, forever, errors fatal, rayon's global pool, the whole batch.
     fn default() -> Self {
         LoaderConfig {
             batch_size: 256,
@@ -79,6 +99,7 @@ impl Default for LoaderConfig {
             epochs: None,
             skip_errors: false,
             threads: None,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -185,7 +206,8 @@ impl<S: Send + 'static> std::fmt::Debug for Loader<S> {
 /// Starts a loader over `source` that builds each sample with
 /// `make(image, &mut sample_rng(seed, epoch, index), index)`.
 ///
-/// The batches of each epoch follow [`epoch_order`], cut into [`steps_per_epoch`] batches,
+/// The batches of each epoch follow [`epoch_order`], cut into [`steps_per_epoch`] batches
+/// (of `batch_size × shard.count` images, this loader's slice of each as [`Shard`] says),
 /// starting at `(config.start_epoch, config.start_step)` and ending before `config.epochs`.
 /// Samples of a batch are built in parallel (order preserved) on rayon's global pool or on a
 /// dedicated pool of `config.threads` threads. An invalid configuration (zero batch size, a
@@ -196,7 +218,8 @@ where
     S: Send + 'static,
     F: Fn(Image, &mut SampleRng, usize) -> S + Send + Sync + 'static,
 {
-    let steps = steps_per_epoch(source.len(), config.batch_size, config.drop_last);
+    let global = config.batch_size * config.shard.count.max(1);
+    let steps = steps_per_epoch(source.len(), global, config.drop_last);
     let (sender, receiver) = sync_channel(config.prefetch);
     let stop = Arc::new(AtomicBool::new(false));
     let skipped = Arc::new(AtomicUsize::new(0));
@@ -288,6 +311,7 @@ where
         }
         let len = self.source.len();
         let bs = self.config.batch_size;
+        let Shard { index, count } = self.config.shard;
         let mut epoch = self.config.start_epoch;
         let mut first_step = self.config.start_step;
         while self.config.epochs.is_none_or(|end| epoch < end) {
@@ -296,7 +320,8 @@ where
                 if self.stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let indices = &order[step * bs..((step + 1) * bs).min(len)];
+                let start = ((step * count + index) * bs).min(len);
+                let indices = &order[start..(start + bs).min(len)];
                 let build = || self.build(epoch, step, indices);
                 let batch = match pool {
                     Some(p) => p.install(build),
@@ -516,6 +541,46 @@ mod tests {
             run.iter().map(|b| b.2.clone()).collect::<Vec<_>>(),
             vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]
         );
+    }
+
+    /// Shards' slices, put end to end, are the batches of one loader of the global batch
+    /// size, with the same samples; together the shards see each image once per epoch.
+    #[test]
+    fn shards_slice_the_global_batches() {
+        let whole = collect(
+            Mem::source(23),
+            LoaderConfig {
+                drop_last: true,
+                ..config(6, 2)
+            },
+        );
+        let shards: Vec<Flat> = (0..3)
+            .map(|index| {
+                let cfg = LoaderConfig {
+                    drop_last: true,
+                    shard: Shard { index, count: 3 },
+                    ..config(2, 2)
+                };
+                collect(Mem::source(23), cfg)
+            })
+            .collect();
+        assert_eq!(whole.len(), 2 * 3);
+        for (k, batch) in whole.iter().enumerate() {
+            let joined: Vec<_> = shards.iter().flat_map(|s| s[k].3.clone()).collect();
+            assert_eq!(joined, batch.3);
+            assert!(
+                shards
+                    .iter()
+                    .all(|s| (s[k].0, s[k].1) == (batch.0, batch.1))
+            );
+        }
+        let mut seen: Vec<usize> = shards
+            .iter()
+            .flat_map(|s| s.iter().filter(|b| b.0 == 0).flat_map(|b| b.2.clone()))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 18, "3 global batches of 6 distinct images");
     }
 
     #[test]
