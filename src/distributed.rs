@@ -134,7 +134,7 @@ fn share_cores(ranks: Ranks) {
 }
 
 /// Sums `values` over all ranks, in place, every rank receiving the sum (`MPI_Allreduce`).
-/// The gradients' and the losses' reduction; a no-op in a world of one.
+/// The gradients' reduction; a no-op in a world of one.
 pub fn all_reduce_sum(values: &mut [f32]) {
     #[cfg(feature = "mpi")]
     if ranks().size > 1 {
@@ -146,6 +146,21 @@ pub fn all_reduce_sum(values: &mut [f32]) {
     }
     #[cfg(not(feature = "mpi"))]
     let _ = values;
+}
+
+/// The sum of `value` over all ranks, on every rank (`MPI_Allreduce` of one `f64`, the
+/// step's loss); `value` itself in a world of one.
+pub fn sum(value: f64) -> f64 {
+    #[cfg(feature = "mpi")]
+    if ranks().size > 1 {
+        use mpi::collective::SystemOperation;
+        use mpi::traits::CommunicatorCollectives;
+        let world = mpi::topology::SimpleCommunicator::world();
+        let mut total = 0.0;
+        world.all_reduce_into(&value, &mut total, SystemOperation::sum());
+        return total;
+    }
+    value
 }
 
 /// Rank 0's `value`, on every rank (`MPI_Bcast`); `value` itself in a world of one.
@@ -195,6 +210,7 @@ mod tests {
         all_reduce_sum(&mut values);
         assert_eq!(values, [1.5, -2.0]);
         assert_eq!(broadcast(7), 7);
+        assert_eq!(sum(0.1), 0.1);
         barrier();
     }
 }

@@ -190,9 +190,8 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
                 .accumulate(&replica.net, scaled.backward());
             (replica, (value, output))
         });
-        let mut loss = [outputs.iter().map(|(value, _)| *value as f32).sum::<f32>()];
-        distributed::all_reduce_sum(&mut loss);
-        let loss = f64::from(loss[0]) / (n * self.ranks.size) as f64;
+        let here = outputs.iter().map(|(value, _)| value).sum::<f64>();
+        let loss = distributed::sum(here) / (n * self.ranks.size) as f64;
         let (_, first) = outputs.into_iter().next().context("no replica to train")?;
         Ok((loss, first))
     }
