@@ -37,14 +37,14 @@ fn main() -> std::process::ExitCode {
     let cli = pretext::cli::Cli::parse();
     // Joins the other ranks when an MPI launcher started this process; held to the end, when
     // MPI shuts down.
-    let session = match pretext::distributed::init() {
+    let _session = match pretext::distributed::init() {
         Ok(session) => session,
         Err(err) => {
             eprintln!("error: {err:#}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    let code = match pretext::cli::run(cli) {
+    match pretext::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             let ranks = pretext::distributed::ranks();
@@ -56,7 +56,5 @@ fn main() -> std::process::ExitCode {
             pretext::distributed::abort_others(1);
             std::process::ExitCode::FAILURE
         }
-    };
-    drop(session);
-    code
+    }
 }
