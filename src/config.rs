@@ -251,6 +251,12 @@ pub struct TrainConfig {
     /// Cooper Lake, Sapphire Rapids and later). Elsewhere, and on CUDA, training warns and
     /// stays fp32 ([`crate::kernels::set_precision`]).
     pub precision: crate::kernels::Precision,
+    /// Synchronised batch norm when training as several MPI ranks (PyTorch's
+    /// `SyncBatchNorm`): every batch norm in training takes the statistics of the global
+    /// batch, all ranks' images together, as one process training on it would (two small
+    /// all-reduces per layer forward, one backward). Off, each rank normalises its own batch,
+    /// as PyTorch's DDP does by default. CPU (flex) only.
+    pub sync_bn: bool,
 }
 
 impl Default for TrainConfig {
@@ -269,6 +275,7 @@ impl Default for TrainConfig {
             init_encoder: None,
             freeze_stages: 0,
             precision: crate::kernels::Precision::F32,
+            sync_bn: false,
         }
     }
 }

@@ -1,10 +1,10 @@
 //! An upsampling decoder that turns an encoder's feature map back into an image-shaped output
 //! (colours for colorization, pixels for inpainting).
 
+use crate::kernels::batch_norm_layer;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -64,7 +64,7 @@ impl Decoder {
     /// Decodes `map` (`[N, C, h, w]`) to `[N, out_channels, size[0], size[1]]`.
     pub fn forward(&self, mut map: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
         for up in &self.ups {
-            map = relu(up.bn.forward(up.conv.forward(map)));
+            map = batch_norm_layer(&up.bn, up.conv.forward(map), true);
         }
         let out = self.out.forward(map);
         let [_, _, h, w] = out.dims();

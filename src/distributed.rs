@@ -134,8 +134,9 @@ fn share_cores(ranks: Ranks) {
 }
 
 /// Sums `values` over all ranks, in place, every rank receiving the sum (`MPI_Allreduce`).
-/// The gradients' reduction; a no-op in a world of one.
-pub fn all_reduce_sum(values: &mut [f32]) {
+/// The gradients' reduction (`f32`) and synchronised batch norm's sums (`f64`); a no-op in a
+/// world of one.
+pub fn all_reduce_sum<T: Reducible>(values: &mut [T]) {
     #[cfg(feature = "mpi")]
     if ranks().size > 1 {
         use mpi::collective::SystemOperation;
@@ -146,6 +147,68 @@ pub fn all_reduce_sum(values: &mut [f32]) {
     }
     #[cfg(not(feature = "mpi"))]
     let _ = values;
+}
+
+/// The numbers MPI sums here: `f32` and `f64`.
+#[cfg(feature = "mpi")]
+pub trait Reducible: Copy + mpi::datatype::Equivalence {}
+/// The numbers MPI sums here: `f32` and `f64`.
+#[cfg(not(feature = "mpi"))]
+pub trait Reducible: Copy {}
+impl Reducible for f32 {}
+impl Reducible for f64 {}
+
+/// Every rank's `values` put end to end in rank order, on every rank (`MPI_Allgatherv`; the
+/// ranks may hold different counts); `values` itself in a world of one.
+pub fn all_gather(values: &[f32]) -> Vec<f32> {
+    #[cfg(feature = "mpi")]
+    if ranks().size > 1 {
+        use mpi::datatype::PartitionMut;
+        use mpi::traits::CommunicatorCollectives;
+        let world = mpi::topology::SimpleCommunicator::world();
+        let mut counts = vec![0i32; ranks().size];
+        world.all_gather_into(&(values.len() as i32), &mut counts[..]);
+        let offsets: Vec<i32> = counts
+            .iter()
+            .scan(0, |start, &count| {
+                let at = *start;
+                *start += count;
+                Some(at)
+            })
+            .collect();
+        let total = counts.iter().map(|&c| c as usize).sum();
+        let mut gathered = vec![0f32; total];
+        let mut partition = PartitionMut::new(&mut gathered[..], &counts[..], &offsets[..]);
+        world.all_gather_varcount_into(values, &mut partition);
+        return gathered;
+    }
+    values.to_vec()
+}
+
+static SYNC_BATCH_NORM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether batch norm takes its statistics over every rank's batch now (`train.sync_bn`,
+/// inside a [`SyncBatchNorm`] scope, with several ranks): PyTorch's `SyncBatchNorm`.
+pub fn syncs_batch_norm() -> bool {
+    SYNC_BATCH_NORM.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// While alive, batch norm in training mode synchronises its statistics over the ranks (in a
+/// world of several); every rank must run the same layers in the same order meanwhile.
+pub struct SyncBatchNorm(());
+
+impl SyncBatchNorm {
+    /// Synchronised batch norm from now until the guard drops.
+    pub fn during() -> SyncBatchNorm {
+        SYNC_BATCH_NORM.store(ranks().size > 1, std::sync::atomic::Ordering::Relaxed);
+        SyncBatchNorm(())
+    }
+}
+
+impl Drop for SyncBatchNorm {
+    fn drop(&mut self) {
+        SYNC_BATCH_NORM.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The sum of `value` over all ranks, on every rank (`MPI_Allreduce` of one `f64`, the
@@ -209,6 +272,10 @@ mod tests {
         let mut values = [1.5f32, -2.0];
         all_reduce_sum(&mut values);
         assert_eq!(values, [1.5, -2.0]);
+        assert_eq!(all_gather(&values), values);
+        let guard = SyncBatchNorm::during();
+        assert!(!syncs_batch_norm(), "nothing to synchronise with alone");
+        drop(guard);
         assert_eq!(broadcast(7), 7);
         assert_eq!(sum(0.1), 0.1);
         barrier();

@@ -14,6 +14,11 @@ use std::process::{Command, Output};
 /// `pretext ARGS` as `ranks` MPI ranks under Open MPI's `mpirun` (as root too, as in CI
 /// containers; more ranks than cores allowed).
 fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    mpirun_with(ranks, args, &[])
+}
+
+/// [`mpirun`] with environment variables `env` set for every rank.
+fn mpirun_with(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new("mpirun")
         .args(["-np", &ranks.to_string(), "--oversubscribe"])
         .arg(env!("CARGO_BIN_EXE_pretext"))
@@ -24,14 +29,25 @@ fn mpirun(ranks: usize, args: &[&str]) -> Output {
         // tries first.
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("run mpirun (Open MPI)")
 }
 
 /// A short rotation run on `data` into `out`: 64 images, two epochs of global batches of 16.
 fn args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    method_args("rotation", data, out, extra)
+}
+
+/// A short run of `method` on `data` into `out`, as [`args`].
+fn method_args<'a>(
+    method: &'a str,
+    data: &'a str,
+    out: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
-        "pretrain", "--method", "rotation", "--data", data, "--out", out, "--quiet",
+        "pretrain", "--method", method, "--data", data, "--out", out, "--quiet",
     ];
     for set in [
         "encoder.width=0.25",
@@ -99,6 +115,21 @@ fn parameters(run: &Path) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// Every trained parameter of runs `a` and `b` within `tolerance`.
+fn assert_same_parameters(a: &Path, b: &Path, tolerance: f32) {
+    let (a, b) = (parameters(a), parameters(b));
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() > 4, "{a:?}");
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= tolerance, "{name}: parameters differ by {worst}");
+    }
+}
+
 #[test]
 fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,17 +148,7 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     assert_eq!(expected.len(), 8, "64 images × 2 epochs / 16 per step");
     // Rank 0 alone wrote the metrics (one line per step), with the mean loss of both ranks.
     assert_same_steps(&metrics(Path::new(&two)), &expected);
-    let (a, b) = (parameters(Path::new(&one)), parameters(Path::new(&two)));
-    assert_eq!(a.len(), b.len());
-    assert!(a.len() > 4, "{a:?}");
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        let worst = x
-            .iter()
-            .zip(y)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        assert!(worst <= 1e-5, "{name}: parameters differ by {worst}");
-    }
+    assert_same_parameters(Path::new(&one), Path::new(&two), 1e-5);
 
     // Killed after step 3 (its checkpoint) on two ranks, resumed as one process that
     // accumulates two batches: the same global batch, the same remaining steps.
@@ -172,4 +193,87 @@ fn a_failing_rank_stops_every_rank_and_other_commands_refuse_to_run_as_ranks() {
         stderr.contains("only `pretext pretrain` runs as several MPI ranks"),
         "{stderr}"
     );
+
+    // One device per rank; synchronised batch norm only where pretext's kernels run.
+    common::write_idx_dataset(&dir.path().join("data"), 64, 20);
+    let data = format!("fashion-mnist:{}", dir.path().join("data").display());
+    type Refusal<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let refusals: [Refusal; 2] = [
+        (
+            "train.device=\"flex,flex\"",
+            &[],
+            "each rank trains on one device",
+        ),
+        (
+            "train.sync_bn=true",
+            &[("PRETEXT_KERNELS", "burn")],
+            "train.sync_bn",
+        ),
+    ];
+    for (set, env, message) in refusals {
+        let refused = mpirun_with(2, &args(&data, &out, &[set]), env);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(message), "{set}: {stderr}");
+    }
+}
+
+/// The methods whose loss is batch-wide, trained as two ranks of 8 images with synchronised
+/// batch norm, take the steps of one process training on batches of 16: SimCLR's negatives,
+/// Barlow Twins' cross-correlation and VICReg's statistics over the gathered projections,
+/// MoCo's queue filled with both ranks' keys (and wrapping around), DINO's centre the mean of
+/// both ranks' teacher outputs, and every batch norm (encoder, projector, predictor, MoCo's
+/// and DINO's key and teacher networks) normalising all 16 images. BYOL has nothing
+/// batch-wide but its batch norms.
+#[test]
+fn with_gathered_losses_and_sync_bn_two_ranks_train_as_one_process_on_the_global_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_idx_dataset(&dir.path().join("data"), 64, 20);
+    let data = format!("fashion-mnist:{}", dir.path().join("data").display());
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "simclr",
+            &["method.projector.hidden=[32]", "method.projector.out=16"],
+        ),
+        (
+            "barlow-twins",
+            &["method.projector.hidden=[32]", "method.projector.out=16"],
+        ),
+        (
+            "vicreg",
+            &["method.expander.hidden=[32]", "method.expander.out=16"],
+        ),
+        ("moco", &["method.queue_size=40", "method.symmetric=true"]),
+        ("dino", &["method.out_dim=64", "method.local_crops=2"]),
+        ("byol", &[]),
+    ];
+    for (method, extra) in cases {
+        let path = |name: &str| {
+            dir.path()
+                .join(format!("{method}-{name}"))
+                .display()
+                .to_string()
+        };
+        let (one, two) = (path("one"), path("two"));
+        let with = |batch: &'static str, sync: bool| {
+            let mut set = vec!["train.epochs=1", batch];
+            set.extend(sync.then_some("train.sync_bn=true"));
+            set.extend(extra.iter().copied());
+            set
+        };
+        succeeded(&common::pretext(&method_args(
+            method,
+            &data,
+            &one,
+            &with("train.batch_size=16", false),
+        )));
+        succeeded(&mpirun(
+            2,
+            &method_args(method, &data, &two, &with("train.batch_size=8", true)),
+        ));
+        let expected = metrics(Path::new(&one));
+        assert_eq!(expected.len(), 4, "{method}: 64 images / 16 per step");
+        assert_same_steps(&metrics(Path::new(&two)), &expected);
+        assert_same_parameters(Path::new(&one), Path::new(&two), 1e-4);
+    }
 }

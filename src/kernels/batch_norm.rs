@@ -15,8 +15,8 @@
 mod channel;
 mod rows;
 
-use channel::relu_gate;
 pub use channel::{ChannelStats, NormShape};
+use channel::{backward_sums, relu_gate};
 
 use rayon::prelude::*;
 
@@ -43,32 +43,62 @@ fn lane_sum(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -
 
 /// Per-channel statistics of `x`: the mean first, then the variance about it (two passes,
 /// exact where one pass of `Σx²` would cancel).
+///
+/// With synchronised batch norm ([`crate::distributed::syncs_batch_norm`]) the statistics are
+/// those of every rank's batch together: each pass's per-channel sums (and the counts) are
+/// summed over the ranks before they are divided.
 pub fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<ChannelStats> {
     assert_eq!(x.len(), shape.len(), "batch norm input size for {shape:?}");
-    let m = shape.count().max(1) as f64;
-    if shape.spatial == 1 {
-        return rows::statistics(shape, x, epsilon);
+    let synced = crate::distributed::syncs_batch_norm();
+    if shape.spatial == 1 || synced {
+        return two_passes(shape, x, epsilon, synced);
     }
+    // One channel at a time, both passes while it is in the cache.
+    let m = shape.count().max(1) as f64;
     (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = shape
-                .channel(x, c)
-                .map(|s| lane_sum(s, s, s, |a, _, _| a))
-                .sum::<f64>()
-                / m;
-            let mu = mean as f32;
-            let var = shape
-                .channel(x, c)
-                .map(|s| lane_sum(s, s, s, |a, _, _| (a - mu) * (a - mu)))
-                .sum::<f64>()
-                / m;
-            ChannelStats {
-                mean: mu,
-                var: var as f32,
-                inv_std: (1.0 / (var + epsilon).sqrt()) as f32,
-            }
+            let mean = (channel_sum(shape, x, c, None) / m) as f32;
+            let var = channel_sum(shape, x, c, Some(mean)) / m;
+            ChannelStats::of(mean, var, epsilon)
         })
+        .collect()
+}
+
+/// `Σx` (`about` = `None`) or `Σ(x − μ)²` (`about` = `Some(μ)`) over channel `c`.
+fn channel_sum(shape: &NormShape, x: &[f32], c: usize, about: Option<f32>) -> f64 {
+    shape
+        .channel(x, c)
+        .map(|s| match about {
+            None => lane_sum(s, s, s, |a, _, _| a),
+            Some(mu) => lane_sum(s, s, s, |a, _, _| (a - mu) * (a - mu)),
+        })
+        .sum()
+}
+
+/// The statistics as two passes over the whole input, the means between them; with `synced`,
+/// each pass's sums are taken over every rank.
+fn two_passes(shape: &NormShape, x: &[f32], epsilon: f64, synced: bool) -> Vec<ChannelStats> {
+    let sums = |about: Option<&[f32]>| -> Vec<f64> {
+        let mut sums = match shape.spatial {
+            1 => rows::sums(shape, x, about),
+            _ => (0..shape.channels)
+                .into_par_iter()
+                .map(|c| channel_sum(shape, x, c, about.map(|mu| mu[c])))
+                .collect(),
+        };
+        sums.push(shape.count() as f64);
+        if synced {
+            crate::distributed::all_reduce_sum(&mut sums);
+        }
+        let m = sums.pop().unwrap_or(1.0).max(1.0);
+        sums.iter().map(|s| s / m).collect()
+    };
+    let mean: Vec<f32> = sums(None).iter().map(|&v| v as f32).collect();
+    let var = sums(Some(&mean));
+    mean.iter()
+        .zip(var)
+        .map(|(&mean, var)| ChannelStats::of(mean, var, epsilon))
         .collect()
 }
 
@@ -146,6 +176,8 @@ pub fn backward(
         .collect();
     let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
     let d_gamma: Vec<f32> = sums.iter().map(|&(_, sgx)| sgx as f32).collect();
+    // γ and β take this rank's sums (the optimiser sums the ranks' gradients); x the global.
+    let (sums, m) = backward_sums(&sums, m);
     let plane = shape.spatial.max(1);
     let dx = super::written::par_chunks(x.len(), plane, |i, out| {
         let c = i % shape.channels;
@@ -187,6 +219,27 @@ mod tests {
         let want = x.map(|v| (2.0 * (v - 2.5) / 1.25f32.sqrt() + 1.0).max(0.0));
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    /// The passes synchronised batch norm takes (here in a world of one) give the statistics
+    /// of the one-channel-at-a-time path.
+    #[test]
+    fn the_two_pass_statistics_are_the_fused_ones() {
+        let shape = NormShape {
+            batch: 3,
+            channels: 4,
+            spatial: 6,
+        };
+        let x: Vec<f32> = (0..72)
+            .map(|i| ((i * 29) % 17) as f32 * 0.4 - 2.0)
+            .collect();
+        let (fused, passes) = (
+            statistics(&shape, &x, 1e-5),
+            two_passes(&shape, &x, 1e-5, false),
+        );
+        for (a, b) in fused.iter().zip(&passes) {
+            assert_eq!((a.mean, a.var, a.inv_std), (b.mean, b.var, b.inv_std));
         }
     }
 

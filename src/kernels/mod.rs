@@ -160,9 +160,17 @@ pub fn enabled() -> bool {
 /// Whether `x` is an `f32` tensor on the flex backend (with or without autodiff) and the
 /// kernels are [`enabled`]: where pretext's kernels run.
 fn on_flex(x: &Tensor<4>) -> bool {
+    run_on(&x.device()) && x.dtype() == DType::F32
+}
+
+/// Whether pretext's kernels run on `device`: the flex backend (with or without autodiff),
+/// the kernels [`enabled`].
+pub fn run_on(device: &Device) -> bool {
     enabled()
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
-        && x.dtype() == DType::F32
+        && matches!(
+            device.clone().inner().as_dispatch(),
+            DispatchDevice::Flex(_)
+        )
 }
 
 /// The geometry of `conv2d_nobias(x, weight, stride, padding)`.

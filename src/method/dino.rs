@@ -23,6 +23,7 @@
 //! and `train.init_encoder` (`evaluate = "student"` picks the student instead).
 
 use super::embedding::l2_normalize;
+use super::gather;
 use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput};
 use super::target::{self, TargetHead};
@@ -345,7 +346,8 @@ impl Method for Dino {
             c.student_temp,
             teacher_temp,
         );
-        let batch_center = Tensor::cat(teacher, 0).mean_dim(0);
+        // The centre follows the global batch's mean over several ranks.
+        let batch_center = gather::mean_across_ranks(Tensor::cat(teacher, 0).mean_dim(0));
         let m = c.center_momentum;
         head.center
             .update((center.mul_scalar(m) + batch_center.mul_scalar(1.0 - m)).detach());

@@ -12,6 +12,7 @@ use super::{Method, MethodContext, Network, Progress, StepOutput, stack_images};
 use crate::decoder::{Decoder, upsamplings};
 use crate::encoder::{Encoder, EncoderConfig};
 use crate::input::InputSpec;
+use crate::kernels::batch_norm_layer;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -103,7 +104,7 @@ impl Discriminator {
     /// Real-vs-fake logits, `[N, 1]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = leaky_relu(self.conv1.forward(x), 0.2);
-        let x = leaky_relu(self.bn2.forward(self.conv2.forward(x)), 0.2);
+        let x = leaky_relu(batch_norm_layer(&self.bn2, self.conv2.forward(x), false), 0.2);
         self.score.forward(crate::encoder::global_avg_pool(x))
     }
 }

@@ -10,13 +10,14 @@
 //! L_q = −log  exp(q·k₊/T) / (exp(q·k₊/T) + Σ_{k₋ ∈ queue} exp(q·k₋/T))
 //! ```
 //!
-//! After each step the batch's keys enter the queue and the oldest leave it. The queue starts
-//! as random unit vectors; `queue_real`, logged at every step, is the share of it that holds
-//! real keys. A queue larger than the keys a run produces (steps × batch, twice that with the
-//! symmetric loss) is never filled, and one as large as the dataset holds several keys of the
-//! same image: both get a warning when the run starts.
+//! After each step the batch's keys (every rank's, over MPI) enter the queue and the oldest leave
+//! it. The queue starts as random unit vectors; `queue_real`, logged at every step, is the share of
+//! it that holds real keys. A queue larger than the keys a run produces (steps × batch, twice that
+//! with the symmetric loss) is never filled, and one as large as the dataset holds several keys of
+//! the same image: both get a warning when the run starts.
 
 use super::embedding::l2_normalize;
+use super::gather;
 use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput, accuracy, cross_entropy};
 use super::target::{self, TargetHead};
@@ -231,12 +232,13 @@ impl Method for Moco {
         let t = self.config.temperature;
         let k2 = k[k.len() - 1].clone();
         let (mut loss, mut acc) = info_nce(q[0].clone(), k2.clone(), queue.clone(), t);
-        let mut new_keys = vec![k2];
+        // Every rank's keys enter the queue (MoCo's `concat_all_gather`).
+        let mut new_keys = vec![gather::across_ranks(k2)];
         if let Some(q2) = q.get(1) {
             let (l2, a2) = info_nce(q2.clone(), k[0].clone(), queue.clone(), t);
             loss = (loss + l2).mul_scalar(0.5);
             acc = (acc + a2).mul_scalar(0.5);
-            new_keys.push(k[0].clone());
+            new_keys.push(gather::across_ranks(k[0].clone()));
         }
         let pushed: usize = new_keys.iter().map(|k| k.dims()[0]).sum();
         new_keys.push(queue);

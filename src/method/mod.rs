@@ -6,6 +6,7 @@
 //! below maps names to types ([`registry`]).
 
 pub mod embedding;
+pub mod gather;
 pub mod registry;
 pub mod siamese;
 pub mod target;

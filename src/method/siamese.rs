@@ -1,8 +1,10 @@
 //! The one network shape SimCLR, Barlow Twins and VICReg share: both views of every image go
 //! through the same encoder and projector, and a loss compares the two batches of
 //! projections. [`Siamese`] implements [`Method`] once for all of them; each of those methods
-//! is its options plus a [`PairLoss`].
+//! is its options plus a [`PairLoss`]. Trained as several MPI ranks, the loss sees the
+//! projections of every rank ([`gather`]), so that it is the loss of the global batch.
 
+use super::gather;
 use super::views::{self, Sampler, Views};
 use super::{Method, MethodContext, Network, Progress, StepOutput};
 use crate::encoder::{Encoder, EncoderConfig};
@@ -90,7 +92,9 @@ impl<L: PairLoss> Method for Siamese<L> {
         _progress: Progress,
     ) -> StepOutput {
         let z = views::forward(batch, 0..2, device, |x| self.project(net, x));
-        let (loss, metrics) = self.loss.loss(z[0].clone(), z[1].clone());
+        // Over several ranks, the loss of the global batch (negatives, statistics).
+        let all = |z: &Tensor<2>| gather::across_ranks(z.clone());
+        let (loss, metrics) = self.loss.loss(all(&z[0]), all(&z[1]));
         StepOutput {
             loss,
             metrics,

@@ -90,6 +90,8 @@ pub struct Replicas<H: Module> {
     reduction: Reduction,
     /// The processes training together, whose gradients are summed too.
     ranks: Ranks,
+    /// Batch norm takes the statistics of every rank's batch (`train.sync_bn`).
+    sync_bn: bool,
     /// Keeps burn's gradient-synchronisation server running for [`Reduction::Collective`];
     /// dropped (and the server closed) after the replicas.
     _collective: Option<burn::tensor::distributed::DistributedContext>,
@@ -136,8 +138,16 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
             replicas,
             reduction,
             ranks,
+            sync_bn: false,
             _collective: collective,
         })
+    }
+
+    /// Synchronises batch norm over the ranks in the forward and backward passes
+    /// (`train.sync_bn`; [`distributed::SyncBatchNorm`]).
+    pub fn with_sync_bn(mut self, on: bool) -> Self {
+        self.sync_bn = on;
+        self
     }
 
     /// How the gradients are summed.
@@ -180,6 +190,7 @@ impl<H: Module + ModuleDisplay> Replicas<H> {
             samples.len()
         );
         let divisor = (parts * (n * self.ranks.size) as u64) as f64;
+        let _synced = self.sync_bn.then(distributed::SyncBatchNorm::during);
         let slices = samples.chunks(samples.len() / n).collect();
         let outputs = self.each(slices, |mut replica, slice| {
             let output = method.step(&replica.net, slice, &replica.device, progress);

@@ -234,6 +234,18 @@ impl<M: Method> Resolved<M> {
             .collect();
         let n = devices.len();
         ensure!(
+            self.ranks.size == 1 || n == 1,
+            "train.device = \"{}\" names {n} devices, but with several MPI ranks each rank \
+             trains on one device (start one rank per GPU)",
+            train.device
+        );
+        ensure!(
+            !train.sync_bn || self.ranks.size == 1 || crate::kernels::run_on(&devices[0]),
+            "train.sync_bn synchronises pretext's CPU batch norm; train.device = \"{}\" (or {}=burn) has none",
+            train.device,
+            crate::kernels::SWITCH
+        );
+        ensure!(
             train.batch_size.is_multiple_of(n),
             "train.batch_size = {} does not split evenly over the {n} devices of train.device = \"{}\"",
             train.batch_size,
@@ -246,7 +258,8 @@ impl<M: Method> Resolved<M> {
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(saved.optimizer.clone()))
                 .map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", path.display()))?;
         }
-        let replicas = parallel::Replicas::new(net, optimizer, &devices, self.ranks)?;
+        let replicas = parallel::Replicas::new(net, optimizer, &devices, self.ranks)?
+            .with_sync_bn(train.sync_bn);
         if n > 1 {
             tracing::info!(
                 "data-parallel over {n} devices, {} images each per batch, gradients summed {:?}",

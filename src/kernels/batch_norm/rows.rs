@@ -8,7 +8,7 @@
 //! row's block to it at a time; the output passes are one task per row. Every pass reads
 //! contiguous memory and vectorises over channels.
 
-use super::channel::{ChannelStats, NormShape, relu_gate};
+use super::channel::{ChannelStats, NormShape, backward_sums, relu_gate};
 use rayon::prelude::*;
 
 /// Channels per task of the reductions.
@@ -27,44 +27,30 @@ fn block(data: &[f32], channels: usize, n: usize, start: usize, width: usize) ->
     &data[n * channels + start..][..width]
 }
 
-/// Per-channel statistics: the mean first, then the variance about it, summed in `f64`.
-pub(super) fn statistics(shape: &NormShape, x: &[f32], epsilon: f64) -> Vec<ChannelStats> {
-    let m = shape.count().max(1) as f64;
+/// Per-channel `Σx` (`about` = `None`) or `Σ(x − μ_c)²` (`about` = `Some(μ)`), summed in
+/// `f64`, a block of channels at a time.
+pub(super) fn sums(shape: &NormShape, x: &[f32], about: Option<&[f32]>) -> Vec<f64> {
     let c = shape.channels;
-    let mut stats = vec![
-        ChannelStats {
-            mean: 0.0,
-            var: 0.0,
-            inv_std: 0.0,
-        };
-        c
-    ];
-    per_block(&mut stats, |start, out| {
+    let mut sums = vec![0f64; c];
+    per_block(&mut sums, |start, out| {
         let width = out.len();
-        let rows = || (0..shape.batch).map(|n| block(x, c, n, start, width));
-        let mut sum = vec![0f64; width];
-        for row in rows() {
-            sum.iter_mut()
-                .zip(row)
-                .for_each(|(s, &v)| *s += f64::from(v));
-        }
-        let mean: Vec<f32> = sum.iter().map(|&s| (s / m) as f32).collect();
-        let mut square = vec![0f64; width];
-        for row in rows() {
-            for ((s, &v), &mu) in square.iter_mut().zip(row).zip(&mean) {
-                *s += f64::from((v - mu) * (v - mu));
+        for n in 0..shape.batch {
+            let row = block(x, c, n, start, width);
+            match about {
+                None => out
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &v)| *s += f64::from(v)),
+                Some(mean) => {
+                    let mean = &mean[start..][..width];
+                    for ((s, &v), &mu) in out.iter_mut().zip(row).zip(mean) {
+                        *s += f64::from((v - mu) * (v - mu));
+                    }
+                }
             }
         }
-        for ((out, mean), square) in out.iter_mut().zip(mean).zip(square) {
-            let var = square / m;
-            *out = ChannelStats {
-                mean,
-                var: var as f32,
-                inv_std: (1.0 / (var + epsilon).sqrt()) as f32,
-            };
-        }
     });
-    stats
+    sums
 }
 
 /// `y = γ·(x − μ)·inv_std + β` per channel, then `max(y, 0)` when `relu`.
@@ -130,6 +116,13 @@ pub(super) fn backward(
         .collect();
     let d_beta: Vec<f32> = sums.iter().map(|&(sg, _)| sg as f32).collect();
     let d_gamma: Vec<f32> = sum_gx_hat.iter().map(|&v| v as f32).collect();
+    // γ and β take this rank's sums (the optimiser sums the ranks' gradients); x the global.
+    let (sums, m) = backward_sums(&sums, m);
+    let sum_gx_hat: Vec<f64> = sums
+        .iter()
+        .zip(stats)
+        .map(|(&(_, sgx), s)| sgx * f64::from(s.inv_std))
+        .collect();
     // ∂L/∂x = k·(g − Σg/M − x̂·Σg·x̂/M) with k = γ·inv_std.
     let k: Vec<f32> = gamma
         .iter()
