@@ -232,13 +232,7 @@ impl ImageSource for FolderDataset {
                 ),
             )
         })?;
-        let image = decode(path)?;
-        let (width, height) = (image.width() as usize, image.height() as usize);
-        Ok(if self.channels == 1 {
-            Image::from_interleaved_u8(1, height, width, image.to_luma8().as_raw())
-        } else {
-            Image::from_interleaved_u8(3, height, width, image.to_rgb8().as_raw())
-        })
+        Ok(to_image(&decode(path)?, self.channels))
     }
 
     fn label(&self, index: usize) -> Option<u32> {
@@ -322,8 +316,17 @@ fn swaps_axes(orientation: Orientation) -> bool {
 /// image whose decoded pixels would exceed the `image` crate's default allocation limit
 /// (512 MiB): a header can claim any size, and decoding would try to allocate it.
 fn decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
-    let decoder = ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+    let reader = ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
+    checked_decoder(reader, path)
+}
+
+/// The decoder of `reader`'s image (its format guessed from the content; `path` names it in
+/// errors), refused when its pixels would exceed the allocation limit ([`decoder`]).
+fn checked_decoder<'a, R: std::io::BufRead + std::io::Seek + 'a>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<impl ImageDecoder + use<'a, R>, DataError> {
+    let decoder = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?
         .into_decoder()
@@ -357,7 +360,28 @@ pub(crate) fn read_header(path: &Path) -> Result<Header, DataError> {
 
 /// Decodes `path` fully, Exif orientation applied.
 pub(crate) fn decode(path: &Path) -> Result<DynamicImage, DataError> {
-    let mut decoder = decoder(path)?;
+    oriented(decoder(path)?, path)
+}
+
+/// Decodes an encoded image held in memory (a tar member), as [`decode`]; `name` says where
+/// it came from in errors.
+pub(crate) fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, DataError> {
+    let reader = ImageReader::new(std::io::Cursor::new(bytes));
+    oriented(checked_decoder(reader, name)?, name)
+}
+
+/// `image` in `channels` (1: luminance, 3: RGB) as an [`Image`].
+pub(crate) fn to_image(image: &DynamicImage, channels: usize) -> Image {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    if channels == 1 {
+        Image::from_interleaved_u8(1, height, width, image.to_luma8().as_raw())
+    } else {
+        Image::from_interleaved_u8(3, height, width, image.to_rgb8().as_raw())
+    }
+}
+
+/// Decodes all of `decoder`'s image, its Exif orientation applied.
+fn oriented(mut decoder: impl ImageDecoder, path: &Path) -> Result<DynamicImage, DataError> {
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder)
         .map_err(|e| DataError::format(path, format!("cannot decode image: {e}")))?;

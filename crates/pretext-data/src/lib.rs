@@ -27,8 +27,11 @@ pub mod permutations;
 pub mod prepare;
 pub mod rng;
 pub mod scenes;
+pub mod shards;
 pub mod source;
 pub mod stl10;
+#[cfg(test)]
+mod test_server;
 
 pub use error::DataError;
 pub use image::Image;

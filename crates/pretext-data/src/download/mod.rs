@@ -311,7 +311,7 @@ fn join_url(base: &str, file: &str) -> String {
 }
 
 /// Whether `url` points to this machine (then no proxy is used, whatever the environment says).
-fn is_loopback(url: &str) -> bool {
+pub(crate) fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     ["127.0.0.1", "localhost", "[::1]"].iter().any(|host| {
         rest.strip_prefix(host)
@@ -321,7 +321,7 @@ fn is_loopback(url: &str) -> bool {
 
 /// The HTTP client: statuses are handled here, not as errors; a read that stalls for a minute
 /// fails (and the download can be resumed).
-fn make_agent(direct: bool) -> ureq::Agent {
+pub(crate) fn make_agent(direct: bool) -> ureq::Agent {
     let builder = ureq::Agent::config_builder();
     let builder = if direct { builder.proxy(None) } else { builder };
     builder
