@@ -772,6 +772,86 @@ fn data_scenes_writes_a_coco_detection_set() {
     );
 }
 
+/// `pretext data shards` writes a dataset's splits as tar shards, and a run on them takes the
+/// steps of a run on the dataset itself (same images, labels and order; the normalisation
+/// set, since shards have no dataset-specific default); `eval knn` reads the test shards.
+#[test]
+fn data_shards_train_like_the_dataset_they_were_written_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    common::write_idx_dataset(&data, 64, 20);
+    let shards = dir.path().join("shards");
+    let written = pretext(&[
+        "data",
+        "shards",
+        "--data",
+        &data_arg(&data),
+        "--out",
+        shards.to_str().unwrap(),
+        "--per-shard",
+        "24",
+    ]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let text = stdout(&written);
+    assert!(
+        text.contains("train: 64 samples in 3 shards")
+            && text.contains("test: 20 samples in 1 shards"),
+        "{text}"
+    );
+    let losses = |spec: &str, run: &Path| {
+        let out = pretext(&[
+            "pretrain",
+            "--method",
+            "rotation",
+            "--data",
+            spec,
+            "--encoder",
+            "convnet-small",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            run.to_str().unwrap(),
+            "--set",
+            "encoder.width=0.25",
+            "--set",
+            "data.mean=[0.3]",
+            "--set",
+            "data.std=[0.35]",
+            "--set",
+            "train.log_every=1",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{spec}: {}", stderr(&out));
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect::<Vec<f64>>()
+    };
+    let spec = format!("shards:{}", shards.display());
+    let (direct, sharded) = (
+        losses(&data_arg(&data), &dir.path().join("direct")),
+        losses(&spec, &dir.path().join("sharded")),
+    );
+    assert_eq!(direct.len(), 4);
+    assert_eq!(direct, sharded);
+    let knn = pretext(&[
+        "eval",
+        "knn",
+        "--checkpoint",
+        dir.path().join("sharded").to_str().unwrap(),
+        "--data",
+        &spec,
+    ]);
+    assert!(knn.status.success(), "{}", stderr(&knn));
+}
+
 /// A COCO folder (`annotations/instances_train2017.json`, `train2017/`) is inspected with its
 /// objects, and its images pretrain like any unlabelled folder.
 #[test]

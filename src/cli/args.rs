@@ -469,6 +469,24 @@ pub enum DataCommand {
     /// Compose a detection benchmark (PNG scenes + COCO JSON) from the items of a labelled
     /// dataset of objects on black, e.g. Fashion-MNIST.
     Scenes(ScenesArgs),
+    /// Write a dataset as WebDataset-style tar shards (train-000000.tar, …, test-…) with a
+    /// manifest (counts, SHA-256 and the sample index per shard) and SHA256SUMS; train on
+    /// them with --data shards:OUT.
+    Shards(ShardsArgs),
+}
+
+/// `pretext data shards`.
+#[derive(Args, Debug)]
+pub struct ShardsArgs {
+    /// The dataset, as KIND:PATH (its train split, and its test split when it has one).
+    #[arg(long)]
+    pub data: String,
+    /// Folder to write the shards, manifest.json and SHA256SUMS into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Samples per shard (WebDataset's usual shards hold a few hundred MB).
+    #[arg(long, default_value_t = 10_000)]
+    pub per_shard: usize,
 }
 
 /// `pretext data scenes`.

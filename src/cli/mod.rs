@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(DataCommand::Crops(args)) => crops(args),
         Command::Data(DataCommand::Inspect(args)) => inspect(args),
         Command::Data(DataCommand::Scenes(args)) => scenes(args),
+        Command::Data(DataCommand::Shards(args)) => shards(args),
     }
 }
 
@@ -378,6 +379,36 @@ fn scenes(args: ScenesArgs) -> Result<()> {
     println!(
         "{} training scenes ({} objects) and {} test scenes ({} objects) in {out}; use --data coco:{out}/annotations/instances_train.json",
         report.train, report.train_objects, report.test, report.test_objects
+    );
+    Ok(())
+}
+
+fn shards(args: ShardsArgs) -> Result<()> {
+    let spec: pretext_data::DataSpec = args.data.parse()?;
+    let train = crate::dataset::open(&spec, Split::Train, false)?;
+    let test = match crate::dataset::open(&spec, Split::Test, false) {
+        Ok(test) => Some(test),
+        Err(err) => {
+            tracing::info!("{spec}: no test split written ({err:#})");
+            None
+        }
+    };
+    let manifest = pretext_data::shards::write_dataset(
+        train.as_ref(),
+        test.as_deref(),
+        &spec.to_string(),
+        &args.out,
+        args.per_shard,
+        |_| {},
+    )?;
+    for (split, shards) in &manifest.splits {
+        let samples: usize = shards.iter().map(|s| s.samples.len()).sum();
+        println!("{split}: {samples} samples in {} shards", shards.len());
+    }
+    println!(
+        "wrote {} with its manifest; use --data shards:{}",
+        args.out.display(),
+        args.out.display()
     );
     Ok(())
 }

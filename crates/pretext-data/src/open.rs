@@ -3,7 +3,7 @@
 //! implement ([`source`](crate::source)).
 
 use crate::source::{DataSpec, DatasetKind, ImageSource, OpenOptions, Split};
-use crate::{DataError, annotations, cifar, folder, idx, stl10};
+use crate::{DataError, annotations, cifar, folder, idx, shards, stl10};
 
 /// Opens `spec`'s `split`.
 pub fn open(
@@ -11,7 +11,8 @@ pub fn open(
     split: Split,
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageSource>, DataError> {
-    if !spec.path.exists() {
+    // Shards are named by a pattern or an address, not by one path that exists.
+    if spec.kind != DatasetKind::Shards && !spec.path.exists() {
         return Err(DataError::io(
             &spec.path,
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
@@ -29,5 +30,10 @@ pub fn open(
             &spec.path, split, options,
         )?)),
         DatasetKind::Coco | DatasetKind::Voc => Ok(Box::new(annotations::open(spec, split)?)),
+        DatasetKind::Shards => Ok(Box::new(shards::ShardDataset::open(
+            &spec.path.to_string_lossy(),
+            split,
+            options.skip_corrupt,
+        )?)),
     }
 }

@@ -685,6 +685,41 @@ fn encode_png(image: &Image) -> Result<Vec<u8>, ::image::ImageError> {
     Ok(png)
 }
 
+/// Writes the splits of a dataset (`train`, and `test` when given) as shards of `per_shard`
+/// samples into `folder` ([`write`]), then their [`Manifest`] and `SHA256SUMS`
+/// ([`write_manifest`]); `source` names the dataset in the manifest. The manifest comes last:
+/// a folder that has one has all its shards.
+///
+/// # Errors
+/// As [`write`] and [`write_manifest`].
+pub fn write_dataset(
+    train: &dyn ImageSource,
+    test: Option<&dyn ImageSource>,
+    source: &str,
+    folder: &Path,
+    per_shard: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<Manifest, DataError> {
+    let mut splits = BTreeMap::new();
+    for (name, data) in [("train", Some(train)), ("test", test)] {
+        if let Some(data) = data {
+            splits.insert(
+                name.to_string(),
+                write(data, folder, name, per_shard, &mut progress)?,
+            );
+        }
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        source: source.into(),
+        channels: train.channels(),
+        classes: train.classes().map(<[String]>::to_vec),
+        splits,
+    };
+    write_manifest(folder, &manifest)?;
+    Ok(manifest)
+}
+
 /// Writes the manifest and `SHA256SUMS` (for `sha256sum -c`) into `folder`, each whole or
 /// not at all.
 ///

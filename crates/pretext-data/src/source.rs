@@ -84,11 +84,15 @@ pub enum DatasetKind {
     Coco,
     /// The images of a Pascal VOC folder (`PATH` holds `Annotations/`), unlabelled.
     Voc,
+    /// WebDataset-style tar shards ([`crate::shards`]): a folder with the `manifest.json`
+    /// of `pretext data shards`, a manifest's path or address, or a brace pattern of shard
+    /// paths or HTTP(S) addresses (`train-{000000..000127}.tar`).
+    Shards,
 }
 
 impl DatasetKind {
     /// All kinds with their command-line names.
-    pub const ALL: [(DatasetKind, &'static str); 8] = [
+    pub const ALL: [(DatasetKind, &'static str); 9] = [
         (DatasetKind::Mnist, "mnist"),
         (DatasetKind::FashionMnist, "fashion-mnist"),
         (DatasetKind::Cifar10, "cifar10"),
@@ -97,6 +101,7 @@ impl DatasetKind {
         (DatasetKind::Folder, "folder"),
         (DatasetKind::Coco, "coco"),
         (DatasetKind::Voc, "voc"),
+        (DatasetKind::Shards, "shards"),
     ];
 
     /// The command-line name.
