@@ -67,6 +67,12 @@ pub struct DataConfig {
     /// Batches prepared ahead of the trainer.
     #[serde(default = "default_prefetch")]
     pub prefetch: usize,
+    /// 0: each epoch is one random permutation of all images. N > 0: the epoch is read as
+    /// WebDataset streams tar shards: the shards in random order, their images through a
+    /// shuffle buffer of N (HTTP shards are then read ahead in 8 MiB chunks instead of one
+    /// request per image). For `shards:` data on slow or remote storage; as exact to resume.
+    #[serde(default)]
+    pub shuffle_buffer: usize,
 }
 
 fn default_split() -> Split {

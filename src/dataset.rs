@@ -10,11 +10,22 @@ use std::sync::Arc;
 
 /// Opens a split of a dataset, failing clearly when it is empty.
 pub fn open(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Arc<dyn ImageSource>> {
-    Ok(Arc::from(open_boxed(spec, split, skip_corrupt)?))
+    Ok(Arc::from(open_boxed(spec, split, skip_corrupt, 0)?))
 }
 
-fn open_boxed(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Box<dyn ImageSource>> {
-    let source = pretext_data::open::open(spec, split, &OpenOptions { skip_corrupt })
+/// Opens a split, reading HTTP shards ahead for a loader with a shuffle buffer of
+/// `read_ahead` samples ([`OpenOptions::read_ahead`]).
+fn open_boxed(
+    spec: &DataSpec,
+    split: Split,
+    skip_corrupt: bool,
+    read_ahead: usize,
+) -> Result<Box<dyn ImageSource>> {
+    let options = OpenOptions {
+        skip_corrupt,
+        read_ahead,
+    };
+    let source = pretext_data::open::open(spec, split, &options)
         .with_context(|| format!("cannot open dataset {spec}"))?;
     ensure!(
         !source.is_empty(),
@@ -26,7 +37,12 @@ fn open_boxed(spec: &DataSpec, split: Split, skip_corrupt: bool) -> Result<Box<d
 /// The training images of a run: `data.split`, thinned to `data.limit` images (seeded with
 /// `seed`), then to `data.label_fraction` of each class (seeded with `data.label_seed`).
 pub fn open_training(data: &DataConfig, seed: u64) -> Result<Arc<dyn ImageSource>> {
-    let mut source = open_boxed(&data.dataset, data.split, data.skip_corrupt)?;
+    let mut source = open_boxed(
+        &data.dataset,
+        data.split,
+        data.skip_corrupt,
+        data.shuffle_buffer,
+    )?;
     if data.limit > 0 {
         source = Box::new(Subset::new(source, data.limit, seed));
     }
@@ -53,7 +69,7 @@ pub fn open_subset(
     limit: usize,
     seed: u64,
 ) -> Result<Arc<dyn ImageSource>> {
-    let source = open_boxed(spec, split, skip_corrupt)?;
+    let source = open_boxed(spec, split, skip_corrupt, 0)?;
     Ok(match limit {
         0 => Arc::from(source),
         n => Arc::new(Subset::new(source, n, seed)),

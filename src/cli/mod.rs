@@ -418,6 +418,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let split = parse_split(&args.split)?;
     let options = pretext_data::source::OpenOptions {
         skip_corrupt: args.skip_corrupt,
+        ..Default::default()
     };
     let report = pretext_data::inspect::inspect_spec(&spec, split, &options)
         .with_context(|| format!("cannot inspect {spec}"))?;

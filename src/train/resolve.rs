@@ -174,6 +174,7 @@ impl<M: Method> Resolved<M> {
                 batch_size: train.batch_size,
                 seed: train.seed,
                 shuffle: true,
+                shuffle_buffer: data.shuffle_buffer,
                 drop_last: true,
                 prefetch: data.prefetch.max(1),
                 start_epoch: position / per_epoch,

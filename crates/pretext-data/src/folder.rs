@@ -428,7 +428,10 @@ mod tests {
     }
 
     fn skip() -> OpenOptions {
-        OpenOptions { skip_corrupt: true }
+        OpenOptions {
+            skip_corrupt: true,
+            ..OpenOptions::default()
+        }
     }
 
     /// root/{cat,dog}/*.png|jpg

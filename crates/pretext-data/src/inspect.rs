@@ -357,7 +357,10 @@ mod tests {
             .unwrap();
         std::fs::write(tmp.path().join("b/3.png"), b"junk").unwrap();
         let spec: DataSpec = format!("folder:{}", tmp.path().display()).parse().unwrap();
-        let options = OpenOptions { skip_corrupt: true };
+        let options = OpenOptions {
+            skip_corrupt: true,
+            ..OpenOptions::default()
+        };
         let r = inspect_spec(&spec, Split::Train, &options).unwrap();
         assert_eq!((r.images, r.channels), (3, 3));
         let s = r.sizes.as_ref().unwrap();

@@ -45,6 +45,12 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Shuffle each epoch (a fresh permutation per epoch); otherwise dataset order.
     pub shuffle: bool,
+    /// With `shuffle`, 0 draws each epoch's order as one permutation of all samples; N > 0
+    /// draws it as WebDataset streams tar shards: the source's blocks (its shards,
+    /// [`ImageSource::blocks`]) in a random order, their samples in file order through a
+    /// shuffle buffer of N ([`streaming_order`]), so that reads move through a few shards at
+    /// a time.
+    pub shuffle_buffer: usize,
     /// Drop the last batch of an epoch when it is smaller than `batch_size`.
     pub drop_last: bool,
     /// Number of finished batches queued ahead of the consumer (0 = hand each batch over as
@@ -92,6 +98,7 @@ impl Default for LoaderConfig {
             batch_size: 256,
             seed: 0,
             shuffle: true,
+            shuffle_buffer: 0,
             drop_last: true,
             prefetch: 4,
             start_epoch: 0,
@@ -126,6 +133,42 @@ pub fn epoch_order(len: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<usiz
         for i in (1..len).rev() {
             order.swap(i, below(&mut rng, i + 1));
         }
+    }
+    order
+}
+
+/// The order of epoch `epoch` read as a stream (WebDataset's `shuffle` stage): the blocks of
+/// consecutive indices (`blocks[k]` indices each; tar shards) in a Fisher–Yates permutation,
+/// each block's indices in order, passed through a buffer of `buffer` indices: once the
+/// buffer is full, each arriving index replaces one drawn uniformly from it, which leaves;
+/// at the end the rest leave in random order. Driven by
+/// [`stream_rng`]`(seed, "shuffle", epoch)`. An index leaves at most `buffer` places after
+/// the stream reached it, so the reads of a window of `buffer` samples touch few blocks.
+pub fn streaming_order(blocks: &[usize], seed: u64, epoch: u64, buffer: usize) -> Vec<usize> {
+    let mut rng = stream_rng(seed, "shuffle", epoch);
+    let mut starts = Vec::with_capacity(blocks.len());
+    let mut total = 0;
+    for &size in blocks {
+        starts.push(total);
+        total += size;
+    }
+    let mut shuffled: Vec<usize> = (0..blocks.len()).collect();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, below(&mut rng, i + 1));
+    }
+    let buffer = buffer.max(1);
+    let mut pool = Vec::with_capacity(buffer);
+    let mut order = Vec::with_capacity(total);
+    for block in shuffled {
+        for index in starts[block]..starts[block] + blocks[block] {
+            if pool.len() == buffer {
+                order.push(pool.swap_remove(below(&mut rng, buffer)));
+            }
+            pool.push(index);
+        }
+    }
+    while !pool.is_empty() {
+        order.push(pool.swap_remove(below(&mut rng, pool.len())));
     }
     order
 }
@@ -315,7 +358,13 @@ where
         let mut epoch = self.config.start_epoch;
         let mut first_step = self.config.start_step;
         while self.config.epochs.is_none_or(|end| epoch < end) {
-            let order = epoch_order(len, self.config.seed, epoch, self.config.shuffle);
+            let order = match (self.config.shuffle, self.config.shuffle_buffer) {
+                (true, buffer) if buffer > 0 => {
+                    let blocks = self.source.blocks().unwrap_or_else(|| vec![1; len]);
+                    streaming_order(&blocks, self.config.seed, epoch, buffer)
+                }
+                (shuffle, _) => epoch_order(len, self.config.seed, epoch, shuffle),
+            };
             for step in first_step..self.steps {
                 if self.stop.load(Ordering::Relaxed) {
                     return;
@@ -490,6 +539,55 @@ mod tests {
         assert_eq!(steps_per_epoch(3, 4, true), 0);
         assert_eq!(steps_per_epoch(0, 4, false), 0);
         assert_eq!(steps_per_epoch(5, 0, false), 0);
+    }
+
+    /// The streaming order is a seeded permutation that keeps each sample within a buffer's
+    /// reach of its place in the stream of shuffled shards, and a loader resumed in its middle
+    /// yields what the uninterrupted one does.
+    #[test]
+    fn streaming_order_is_a_permutation_that_stays_near_its_shards() {
+        let blocks = [30, 30, 30, 10];
+        let order = streaming_order(&blocks, 7, 2, 8);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(order, streaming_order(&blocks, 7, 2, 8));
+        assert_ne!(order, streaming_order(&blocks, 7, 3, 8));
+        // The shards in their shuffled order, each in file order (buffer 1: no mixing); the
+        // same shard order for any buffer.
+        let plain = streaming_order(&blocks, 7, 2, 1);
+        assert!(
+            plain.windows(2).filter(|w| w[1] != w[0] + 1).count() <= 3,
+            "{plain:?}"
+        );
+        // No sample is taken before the stream reaches it, nor more than the buffer ahead:
+        // place p holds a sample at most 7 places further in the stream, so reading a window
+        // of the order reads a window of the shards.
+        let mut arrival = vec![0; 100];
+        for (position, &index) in plain.iter().enumerate() {
+            arrival[index] = position;
+        }
+        for (p, &index) in order.iter().enumerate() {
+            assert!(arrival[index] < p + 8, "place {p}: sample {index}");
+        }
+
+        let config = LoaderConfig {
+            batch_size: 10,
+            shuffle_buffer: 8,
+            epochs: Some(2),
+            ..LoaderConfig::default()
+        };
+        let all = collect(Mem::source(100), config.clone());
+        let resumed = collect(
+            Mem::source(100),
+            LoaderConfig {
+                start_step: 4,
+                ..config
+            },
+        );
+        assert_eq!(all.len(), 20);
+        assert_eq!(&all[4..], &resumed[..]);
+        assert_ne!(all[0].2, (0..10).collect::<Vec<_>>());
     }
 
     #[test]

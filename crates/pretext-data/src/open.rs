@@ -30,10 +30,9 @@ pub fn open(
             &spec.path, split, options,
         )?)),
         DatasetKind::Coco | DatasetKind::Voc => Ok(Box::new(annotations::open(spec, split)?)),
-        DatasetKind::Shards => Ok(Box::new(shards::ShardDataset::open(
-            &spec.path.to_string_lossy(),
-            split,
-            options.skip_corrupt,
-        )?)),
+        DatasetKind::Shards => Ok(Box::new(
+            shards::ShardDataset::open(&spec.path.to_string_lossy(), split, options.skip_corrupt)?
+                .read_ahead(options.read_ahead),
+        )),
     }
 }

@@ -72,6 +72,7 @@ pub fn random_crops(
         Split::Train,
         &OpenOptions {
             skip_corrupt: options.skip_corrupt,
+            ..OpenOptions::default()
         },
     )?;
     let every = if options.test_fraction > 0.0 {

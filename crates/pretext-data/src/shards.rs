@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The manifest's file name in a folder of shards.
 pub const MANIFEST: &str = "manifest.json";
@@ -156,7 +157,29 @@ pub struct ShardDataset {
     channels: usize,
     classes: Option<Vec<String>>,
     agent: ureq::Agent,
+    /// Chunks of HTTP shards read ahead ([`ShardDataset::read_ahead`]).
+    chunks: Option<Chunks>,
 }
+
+/// Bytes per chunk read ahead from an HTTP shard.
+const CHUNK: u64 = 8 << 20;
+
+/// The chunks of HTTP shards fetched whole (`CHUNK` bytes at aligned offsets) and kept, the
+/// oldest dropped beyond `capacity`: reading neighbouring members then costs one request per
+/// chunk. Each chunk is fetched once even when several loader threads want it at once.
+struct Chunks {
+    capacity: usize,
+    kept: std::sync::Mutex<ChunkMap>,
+}
+
+/// Chunks by (shard, chunk number), and their keys oldest first.
+type ChunkMap = (
+    std::collections::HashMap<(usize, u64), Arc<std::sync::OnceLock<ChunkBytes>>>,
+    std::collections::VecDeque<(usize, u64)>,
+);
+
+/// A chunk's bytes, or why it could not be read (given to every sample that needs it).
+type ChunkBytes = Result<Arc<Vec<u8>>, String>;
 
 impl ShardDataset {
     /// Opens `location`'s `split`: a folder holding a [`MANIFEST`], a manifest's path or
@@ -336,7 +359,25 @@ impl ShardDataset {
             channels,
             classes,
             agent,
+            chunks: None,
         }
+    }
+
+    /// Reads HTTP shards ahead in chunks of 8 MiB, keeping as many as `window` samples span
+    /// (twice over, plus four), for a loader that reads in the streaming order with a shuffle
+    /// buffer of `window` samples; 0 reads each sample's byte range alone (any order).
+    pub fn read_ahead(mut self, window: usize) -> Self {
+        let remote = self.shards.iter().any(|s| matches!(s.place, Place::Url(_)));
+        self.chunks = (window > 0 && remote).then(|| {
+            let samples = self.shards.iter().flat_map(|s| &s.samples);
+            let bytes: u64 = samples.map(|s| s.2 + 1024).sum();
+            let mean = bytes / self.len().max(1) as u64;
+            Chunks {
+                capacity: (2 * window as u64 * mean).div_ceil(CHUNK) as usize + 4,
+                kept: Default::default(),
+            }
+        });
+        self
     }
 
     /// The shard and sample of dataset index `index`.
@@ -371,13 +412,67 @@ impl ShardDataset {
                     .map_err(|e| DataError::io(&name, e))?;
             }
             Place::Url(url) => {
-                let range = (size > 0).then(|| (offset, offset + size - 1));
-                get(&self.agent, url, range)?
-                    .read_exact(&mut bytes)
-                    .map_err(|e| DataError::io(&name, e))?;
+                let chunk = offset / CHUNK;
+                match &self.chunks {
+                    // Within one chunk: from the chunk.
+                    Some(chunks) if (offset + size).div_ceil(CHUNK) <= chunk + 1 => {
+                        let shard = self.starts.partition_point(|&s| s <= index) - 1;
+                        let data = chunks.get(shard, chunk, || {
+                            let range = Some((chunk * CHUNK, (chunk + 1) * CHUNK - 1));
+                            let mut data = Vec::new();
+                            get(&self.agent, url, range)?
+                                .read_to_end(&mut data)
+                                .map_err(|e| DataError::io(url, e))?;
+                            Ok(data)
+                        })?;
+                        let at = (offset - chunk * CHUNK) as usize;
+                        let part = data.get(at..at + size as usize).ok_or_else(|| {
+                            DataError::format(&name, "the shard ends inside this member")
+                        })?;
+                        bytes.copy_from_slice(part);
+                    }
+                    _ => {
+                        let range = (size > 0).then(|| (offset, offset + size - 1));
+                        get(&self.agent, url, range)?
+                            .read_exact(&mut bytes)
+                            .map_err(|e| DataError::io(&name, e))?;
+                    }
+                }
             }
         }
         Ok((bytes, name))
+    }
+}
+
+impl Chunks {
+    /// Chunk `chunk` of shard `shard`, fetched by `fetch` unless kept (or being fetched by
+    /// another thread, which this one then waits for).
+    fn get(
+        &self,
+        shard: usize,
+        chunk: u64,
+        fetch: impl FnOnce() -> Result<Vec<u8>, DataError>,
+    ) -> Result<Arc<Vec<u8>>, DataError> {
+        let cell = {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            let (map, age) = &mut *kept;
+            let cell = map
+                .entry((shard, chunk))
+                .or_insert_with(|| {
+                    age.push_back((shard, chunk));
+                    Default::default()
+                })
+                .clone();
+            while age.len() > self.capacity {
+                if let Some(old) = age.pop_front() {
+                    map.remove(&old);
+                }
+            }
+            cell
+        };
+        cell.get_or_init(|| fetch().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(DataError::Spec)
     }
 }
 
@@ -405,6 +500,10 @@ impl ImageSource for ShardDataset {
 
     fn origin(&self) -> String {
         self.origin.clone()
+    }
+
+    fn blocks(&self) -> Option<Vec<usize>> {
+        Some(self.shards.iter().map(|s| s.samples.len()).collect())
     }
 }
 

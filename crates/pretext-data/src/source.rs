@@ -35,6 +35,13 @@ pub trait ImageSource: Send + Sync {
     fn categories(&self) -> Option<&[Category]> {
         None
     }
+    /// The sizes of the runs of consecutive indices stored together, in index order (the
+    /// samples of each tar shard), for the loader's streaming order
+    /// ([`crate::loader::streaming_order`]); `None` (the default) where every order reads
+    /// alike.
+    fn blocks(&self) -> Option<Vec<usize>> {
+        None
+    }
     /// Everything image `index` is labelled with.
     fn target(&self, index: usize) -> Target<'_> {
         Target {
@@ -196,6 +203,10 @@ pub struct OpenOptions {
     /// Folder datasets: skip unreadable or corrupt images with a warning (counted), instead of
     /// failing on the first one.
     pub skip_corrupt: bool,
+    /// Tar shards at HTTP(S) addresses: the loader reads them in its streaming order with a
+    /// shuffle buffer of this many samples (`data.shuffle_buffer`), so read them ahead in
+    /// chunks kept for about that many samples; 0 reads each sample's byte range alone.
+    pub read_ahead: usize,
 }
 
 /// Images held in memory: for tests, and for programs that build their data themselves.

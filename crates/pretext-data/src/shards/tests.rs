@@ -159,6 +159,23 @@ fn shards_stream_from_a_server() {
     assert_same_data(&source, &by_pattern);
     assert!(ShardDataset::open(&format!("{base}{MANIFEST}"), Split::Test, false).is_err());
 
+    // Read ahead for the streaming order: one request per 8 MiB chunk, not per image.
+    let ahead = ShardDataset::open(&format!("{base}{MANIFEST}"), Split::Train, false)
+        .unwrap()
+        .read_ahead(4);
+    assert_eq!(ahead.blocks(), Some(vec![4, 4, 1]));
+    let before = server.requests().len();
+    for i in crate::loader::streaming_order(&[4, 4, 1], 0, 0, 4) {
+        assert_eq!(ahead.get(i).unwrap(), source.get(i).unwrap());
+    }
+    let requests = server.requests();
+    assert_eq!(
+        requests.len() - before,
+        3,
+        "a chunk per shard: {:?}",
+        &requests[before..]
+    );
+
     server.set_mode(Mode::IgnoreRange);
     let err = by_manifest.get(0).unwrap_err().to_string();
     assert!(
