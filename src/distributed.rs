@@ -53,9 +53,9 @@ pub struct Session {
 }
 
 /// The environment variables by which the common launchers tell a process how many ranks
-/// there are: Open MPI's `mpirun`, MPICH/Intel MPI's Hydra (PMI) and PMIx (Slurm's `srun
-/// --mpi=pmix`, Open MPI 5).
-const LAUNCHER_SIZE: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"];
+/// there are: Open MPI's `mpirun`, MPICH/Intel MPI's Hydra and Slurm's PMI-2 (`PMI_SIZE`), and
+/// the tasks of a Slurm job step (`srun`, with PMIx too, which itself sets only `PMIX_RANK`).
+const LAUNCHER_SIZE: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"];
 
 /// How many processes the launcher started, if one started this process.
 fn launched_ranks() -> Option<usize> {

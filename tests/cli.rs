@@ -511,26 +511,29 @@ fn a_killed_run_resumes_from_its_config() {
 fn a_build_without_mpi_refuses_to_be_one_of_several_ranks() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_pretext"))
-        .args([
-            "pretrain",
-            "--method",
-            "rotation",
-            "--data",
-            "fashion-mnist:/nowhere",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .env("OMPI_COMM_WORLD_SIZE", "2")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let err = stderr(&output);
-    assert!(
-        err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    // Open MPI's mpirun, Hydra or Slurm's PMI-2, a Slurm job step (srun).
+    for launcher in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pretext"))
+            .args([
+                "pretrain",
+                "--method",
+                "rotation",
+                "--data",
+                "fashion-mnist:/nowhere",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .env(launcher, "2")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let err = stderr(&output);
+        assert!(
+            err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
+            "{launcher}: {err}"
+        );
+        assert!(!out.exists());
+    }
 }
 
 #[test]

@@ -34,6 +34,14 @@ pub fn across_ranks(local: Tensor<2>) -> Tensor<2> {
         .unwrap_or_default();
     let gathered = distributed::all_gather(&values);
     let total = gathered.len() / d.max(1);
+    // The loader gives every rank an equal slice of each global batch.
+    assert_eq!(
+        total,
+        n * ranks.size,
+        "rank {} gathered {total} rows, not {n} from each of {} ranks",
+        ranks.rank,
+        ranks.size
+    );
     let all = Tensor::<2>::from_data(TensorData::new(gathered, [total, d]), &device);
     // The value of `local` exactly, with R times its gradient.
     let frozen = local.clone().detach();
