@@ -37,12 +37,10 @@ fn open_boxed(
 /// The training images of a run: `data.split`, thinned to `data.limit` images (seeded with
 /// `seed`), then to `data.label_fraction` of each class (seeded with `data.label_seed`).
 pub fn open_training(data: &DataConfig, seed: u64) -> Result<Arc<dyn ImageSource>> {
-    let mut source = open_boxed(
-        &data.dataset,
-        data.split,
-        data.skip_corrupt,
-        data.shuffle_buffer,
-    )?;
+    // A subset is read in random places: no chunk read ahead would be used twice.
+    let whole = data.limit == 0 && data.label_fraction == 1.0;
+    let read_ahead = if whole { data.shuffle_buffer } else { 0 };
+    let mut source = open_boxed(&data.dataset, data.split, data.skip_corrupt, read_ahead)?;
     if data.limit > 0 {
         source = Box::new(Subset::new(source, data.limit, seed));
     }
