@@ -3,8 +3,10 @@
 # square crops of Debian's wallpaper photos (`pretext data crops`, PNG files in a folder),
 # written again as tar shards (`pretext data shards`, PNG members), then the data pipeline
 # alone (`pretrain --method rotation --pipeline-only`: read, decode, rotate, batch) on each,
-# alternating rounds, THREADS loader threads. Prints the images/s of both, their ratio and the
-# CPU model.
+# alternating rounds, THREADS loader threads: the folder, the shards on disk, and the shards
+# over HTTP from 127.0.0.1 (bench/reference/range_server.py) read one request per image and
+# in the streaming order with 8 MiB chunks read ahead (`data.shuffle_buffer=1000`). Prints
+# the images/s of each, their ratio to the folder's and the CPU model.
 #
 #   bench/shards.sh                      # 96 px, 3 rounds, 2 threads
 #   SIZE=224 THREADS=1 bench/shards.sh
@@ -29,18 +31,29 @@ images=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(
 rate() {
   RAYON_NUM_THREADS="$THREADS" "$P" pretrain --method rotation --data "$1" --set "data.image_size=$SIZE" \
     --set data.mean=[0.5,0.5,0.5] --set data.std=[0.25,0.25,0.25] --batch-size 128 \
-    --pipeline-only "$BATCHES" --out "$OUT/unused" | awk '{print $3}'
+    --pipeline-only "$BATCHES" --out "$OUT/unused" "${@:2}" | awk '{print $3}'
 }
-folder=(); tar=()
+PORT="${PORT:-8765}"
+python3 bench/reference/range_server.py "$shards" "$PORT" &
+server=$!
+trap 'kill $server' EXIT
+sleep 1
+url="shards:http://127.0.0.1:$PORT/manifest.json"
+folder=(); tar=(); http=(); stream=()
 for round in $(seq "$ROUNDS"); do
   folder+=("$(rate "folder:$crops")")
   tar+=("$(rate "shards:$shards")")
-  echo "round $round: folder ${folder[-1]}, shards ${tar[-1]} images/s"
+  http+=("$(rate "$url")")
+  stream+=("$(rate "$url" --set data.shuffle_buffer=1000)")
+  echo "round $round: folder ${folder[-1]}, shards ${tar[-1]}, HTTP ${http[-1]}, HTTP streaming ${stream[-1]} images/s"
 done
-f=$(median "${folder[@]}"); t=$(median "${tar[@]}")
+f=$(median "${folder[@]}"); t=$(median "${tar[@]}"); h=$(median "${http[@]}"); s=$(median "${stream[@]}")
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 echo
 echo "| reader | images/s (median of $ROUNDS) | ratio |   ($images training crops of ${SIZE} px, PNG; $THREADS threads; $cpu)"
 echo "|---|---|---|"
 echo "| folder (one PNG file per image) | $f | 1.00 |"
-echo "| tar shards (PNG members, $(ls "$shards"/train-*.tar | wc -l) shards) | $t | $(python3 -c "print('%.2f' % ($t / $f))") |"
+n=$(ls "$shards"/train-*.tar | wc -l)
+echo "| tar shards on disk (PNG members, $n shards) | $t | $(python3 -c "print('%.2f' % ($t / $f))") |"
+echo "| tar shards over HTTP, one request per image | $h | $(python3 -c "print('%.2f' % ($h / $f))") |"
+echo "| tar shards over HTTP, streaming order, 8 MiB chunks | $s | $(python3 -c "print('%.2f' % ($s / $f))") |"
