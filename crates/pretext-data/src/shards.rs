@@ -380,15 +380,15 @@ impl ShardDataset {
         self
     }
 
-    /// The shard and sample of dataset index `index`.
-    fn locate(&self, index: usize) -> Result<(&Shard, &Sample), DataError> {
-        let shard = self
+    /// The shard (its number and itself) and sample of dataset index `index`.
+    fn locate(&self, index: usize) -> Result<(usize, &Shard, &Sample), DataError> {
+        let number = self
             .starts
             .partition_point(|&s| s <= index)
             .saturating_sub(1);
         self.shards
-            .get(shard)
-            .and_then(|s| Some((s, s.samples.get(index - self.starts[shard])?)))
+            .get(number)
+            .and_then(|s| Some((number, s, s.samples.get(index - self.starts[number])?)))
             .ok_or_else(|| {
                 DataError::format(
                     &self.origin,
@@ -400,7 +400,7 @@ impl ShardDataset {
     /// The encoded bytes of sample `index`'s image, and its name for messages
     /// (`SHARD/MEMBER`).
     fn member(&self, index: usize) -> Result<(Vec<u8>, PathBuf), DataError> {
-        let (shard, sample) = self.locate(index)?;
+        let (number, shard, sample) = self.locate(index)?;
         let name = shard.place.path().join(sample.member());
         let (offset, size) = (sample.1, sample.2);
         let mut bytes = vec![0u8; size as usize];
@@ -416,8 +416,7 @@ impl ShardDataset {
                 match &self.chunks {
                     // Within one chunk: from the chunk.
                     Some(chunks) if (offset + size).div_ceil(CHUNK) <= chunk + 1 => {
-                        let shard = self.starts.partition_point(|&s| s <= index) - 1;
-                        let data = chunks.get(shard, chunk, || {
+                        let data = chunks.get(number, chunk, || {
                             let range = Some((chunk * CHUNK, (chunk + 1) * CHUNK - 1));
                             let mut data = Vec::new();
                             get(&self.agent, url, range)?
@@ -487,7 +486,7 @@ impl ImageSource for ShardDataset {
     }
 
     fn label(&self, index: usize) -> Option<u32> {
-        self.locate(index).ok()?.1.label()
+        self.locate(index).ok()?.2.label()
     }
 
     fn classes(&self) -> Option<&[String]> {
