@@ -26,11 +26,11 @@
 //!   ([`conv::backward_input`](super::conv::backward_input)), so it takes this forward too
 //!   (a strided layer's stays a product and col2im).
 //! * Weight gradient: `dw[o, c, t] = Σ_n Σ_q dy_p[o, q] · x_p[c, q + s_t]`, with `dy` laid
-//!   out on the padded width and zeros in the discarded columns, `R` output channels × 9 taps
-//!   of vector accumulators, summed across lanes once at the end.
+//!   out on the padded width and zeros in the discarded columns, `R` output channels × `T`
+//!   taps of vector accumulators, summed across lanes once at the end.
 //!
-//! AVX-512 (16 lanes, a tile of 8 channels × 3 vectors) and AVX2 + FMA (8 lanes, 4 × 3),
-//! chosen at run time; CPUs with neither keep the im2col route. The products stay fp32 in a
+//! AVX-512 (16 lanes, a forward tile of 8 channels × 3 vectors) and AVX2 + FMA (8 lanes,
+//! 4 × 2), chosen at run time; CPUs with neither keep the im2col route. The products stay fp32 in a
 //! bf16 run (`train.precision`), as Winograd's do: this route has no matrix product to hand
 //! to the bf16 kernel.
 
@@ -219,13 +219,19 @@ impl Plan {
         {
             for (y, row) in src.chunks_exact(w).enumerate() {
                 let (u, a) = ((y + py) / s, (y + py) % s);
-                if s == 1 {
-                    planes[u * self.width + px..][..w].copy_from_slice(row);
-                    continue;
-                }
-                for (x, &value) in row.iter().enumerate() {
-                    let (v, b) = ((x + px) / s, (x + px) % s);
-                    planes[(a * s + b) * self.phase + u * self.width + v] = value;
+                // Column phase b holds the columns x with (x + px) mod s = b, from x0 on, at
+                // v = (x + px) / s: a strided copy per phase, no division per pixel.
+                for b in 0..s {
+                    let x0 = (b + s - px % s) % s;
+                    let dst = &mut planes[(a * s + b) * self.phase + u * self.width..];
+                    let dst = &mut dst[(x0 + px) / s..][..(w - x0.min(w)).div_ceil(s)];
+                    if s == 1 {
+                        dst.copy_from_slice(row);
+                        continue;
+                    }
+                    for (dst, &value) in dst.iter_mut().zip(row.iter().skip(x0).step_by(s)) {
+                        *dst = value;
+                    }
                 }
             }
         }
@@ -415,17 +421,22 @@ mod x86 {
         },
     };
 
-    /// 8 lanes; forward tile 4 channels × 3 vectors (12 of the 16 registers), weight-gradient
-    /// tile 1 channel × 9 taps.
+    /// 8 lanes; forward tile 4 channels × 2 vectors, weight-gradient tile 3 channels × 3 taps
+    /// (8 and 9 of the 16 registers accumulate). A 4 × 3 forward tile needs all 16 (12
+    /// accumulators, 3 input vectors, a broadcast weight), and LLVM then rotated accumulators
+    /// through spare registers and spilled one every tap (8 moves and a stack round trip per
+    /// 12 multiply-adds); the 16-channel layer's forward ran 43–45 GFLOP/s on two Zen 1
+    /// cores (EPYC, family 23 model 1), 57–61 with 4 × 2. A 1 × 9 weight tile loads 10
+    /// vectors per 9 multiply-adds, 3 × 3 loads 6: 41–42 → 52–56 GFLOP/s.
     pub(super) const AVX2: Isa = Isa {
         name: "avx2+fma",
         lanes: 8,
         rows: 4,
-        vectors: 3,
+        vectors: 2,
         forward: forward_avx2,
         weight: WeightTile {
-            rows: 1,
-            run: weight_avx2::<1, 9>,
+            rows: 3,
+            run: weight_avx2::<3, 3>,
         },
     };
 
@@ -436,7 +447,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn forward_avx2(plan: &Plan, c_in: usize, x: &[f32], w: &[f32], tile: &mut [f32]) {
-        unsafe { forward_tiles::<Avx2, 4, 3>(plan, c_in, x, w, tile) }
+        unsafe { forward_tiles::<Avx2, 4, 2>(plan, c_in, x, w, tile) }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -507,7 +518,8 @@ mod x86 {
     }
 
     /// `sums[c][r][t][lane] += Σ_q dy[r][q] · x[c][q + s_t]` (lane `q mod LANES`) for the `R`
-    /// channels of one block and the kernel's `T` taps.
+    /// channels of one block, `T` of the kernel's taps at a time (`T` divides their number):
+    /// `R × T` vector accumulators, `R + T` loads for every `R·T` multiply-adds.
     #[inline(always)]
     unsafe fn weight_tiles<S: Simd, const R: usize, const T: usize>(
         plan: &Plan,
@@ -516,30 +528,35 @@ mod x86 {
         dy: &[f32],
         sums: &mut [f32],
     ) {
-        let shifts: &[usize; T] = plan.shifts[..].try_into().expect("one shift per tap");
+        let taps = plan.shifts.len();
+        assert!(taps.is_multiple_of(T), "{T} taps at a time of {taps}");
         assert!(x.len() >= c_in * plan.stride && dy.len() >= R * plan.columns);
-        assert!(sums.len() >= c_in * R * T * S::LANES && plan.columns.is_multiple_of(S::LANES));
+        assert!(sums.len() >= c_in * R * taps * S::LANES && plan.columns.is_multiple_of(S::LANES));
         let (x, dy, sums) = (x.as_ptr(), dy.as_ptr(), sums.as_mut_ptr());
         for c in 0..c_in {
-            // SAFETY: the reads stay inside the asserted sizes as in `forward_tiles`; the
-            // sums written are those of channel c: (c·R + r)·T + t < c_in·R·T vectors.
-            unsafe {
-                let plane = x.add(c * plan.stride);
-                let mut acc = [[S::zero(); T]; R];
-                for q in (0..plan.columns).step_by(S::LANES) {
-                    let g: [S::V; R] =
-                        std::array::from_fn(|r| S::load(dy.add(r * plan.columns + q)));
-                    for (t, &shift) in shifts.iter().enumerate() {
-                        let xv = S::load(plane.add(q + shift));
-                        for (acc, g) in acc.iter_mut().zip(g) {
-                            acc[t] = S::fma(g, xv, acc[t]);
+            for (group, shifts) in plan.shifts.chunks_exact(T).enumerate() {
+                let shifts: &[usize; T] = shifts.try_into().expect("T shifts");
+                // SAFETY: the reads stay inside the asserted sizes as in `forward_tiles`; the
+                // sums written are those of channel c: (c·R + r)·taps + t < c_in·R·taps
+                // vectors.
+                unsafe {
+                    let plane = x.add(c * plan.stride);
+                    let mut acc = [[S::zero(); T]; R];
+                    for q in (0..plan.columns).step_by(S::LANES) {
+                        let g: [S::V; R] =
+                            std::array::from_fn(|r| S::load(dy.add(r * plan.columns + q)));
+                        for (t, &shift) in shifts.iter().enumerate() {
+                            let xv = S::load(plane.add(q + shift));
+                            for (acc, g) in acc.iter_mut().zip(g) {
+                                acc[t] = S::fma(g, xv, acc[t]);
+                            }
                         }
                     }
-                }
-                for (r, acc) in acc.iter().enumerate() {
-                    for (t, a) in acc.iter().enumerate() {
-                        let p = sums.add(((c * R + r) * T + t) * S::LANES);
-                        S::store(p, S::add(S::load(p), *a));
+                    for (r, acc) in acc.iter().enumerate() {
+                        for (t, a) in acc.iter().enumerate() {
+                            let p = sums.add(((c * R + r) * taps + group * T + t) * S::LANES);
+                            S::store(p, S::add(S::load(p), *a));
+                        }
                     }
                 }
             }
